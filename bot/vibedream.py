@@ -1,0 +1,500 @@
+"""Client for the VibeDream Z-Image Turbo API. It knows nothing of Discord.
+
+Submit a prediction, poll it to its end, download its output. Every failure surfaces as one
+`VibeDreamError` subclass carrying a short message safe to show users; the raw response body and
+the API key never leave this module except as a trimmed `detail` meant for logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import aiohttp
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.polling import (
+    DEFAULT_ESTIMATE,
+    Estimate,
+    EstimateShaped,
+    PollSchedule,
+    parse_estimated_time,
+)
+
+log = logging.getLogger(__name__)
+
+Size = Literal["512*512", "768*768", "1024*1024", "1024*768", "768*1024", "1280*720", "720*1280"]
+OutputFormat = Literal["jpeg", "png", "webp"]
+SIZES: tuple[Size, ...] = get_args(Size)
+FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+MAX_SEED = 2_147_483_647
+MAX_PROMPT_LENGTH = 1500
+CONTENT_TYPES: dict[OutputFormat, str] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+_PILLOW_FORMATS: dict[str, OutputFormat] = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class VibeDreamError(Exception):
+    """Base of every API failure. `user_message` is safe to show; `detail` is for logs only."""
+
+    user_message = "The image service had a problem. Please try again."
+
+    def __init__(
+        self, detail: str = "", *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(detail or self.user_message)
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after  # seconds the provider asked us to wait, when it said
+
+
+class InvalidRequest(VibeDreamError):
+    user_message = "The image service refused those settings."
+
+
+class AuthenticationFailed(VibeDreamError):
+    user_message = "The bot's image service key was refused. Please tell the server owner."
+
+
+class OutOfCredit(VibeDreamError):
+    user_message = "The image service account is out of credit. Please tell the server owner."
+
+
+class RateLimited(VibeDreamError):
+    user_message = "The image service is busy right now. Please try again in a minute."
+
+    def __init__(
+        self, detail: str = "", *, status: int | None = 429, retry_after: float | None = None
+    ):
+        super().__init__(detail, status=status)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(VibeDreamError):
+    user_message = "The image service is unavailable right now. Please try again shortly."
+
+    def __init__(
+        self, detail: str = "", *, status: int | None = None, retry_after: float | None = None
+    ):
+        super().__init__(detail, status=status)
+        self.retry_after = retry_after
+
+
+class SubmitOutcomeUnknown(ProviderUnavailable):
+    """The submit got no usable answer: the prediction may exist and be billed, so it is never
+    sent again and its cost is treated as unknown."""
+
+
+class PredictionFailed(VibeDreamError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        reason = " ".join(self.reason.split())[:300]
+        return f"The image could not be made: {reason}" if reason else super().user_message
+
+
+class DeadlineExceeded(VibeDreamError):
+    user_message = "The image took too long to make. Please try again."
+
+
+class BadOutput(VibeDreamError):
+    user_message = "The image service sent back something that was not a usable image."
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+class GenerationRequest(BaseModel):
+    """One generation's parameters, validated against the documented ranges before any call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_LENGTH)
+    size: Size = "1024*1024"
+    output_format: OutputFormat = "jpeg"
+    seed: int = Field(-1, ge=-1, le=MAX_SEED)
+    strength: float = Field(0.6, ge=0.0, le=1.0)
+    image: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _stripped(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the prompt is empty")
+        return value
+
+    @field_validator("strength")
+    @classmethod
+    def _tenths(cls, value: float) -> float:
+        tenths = round(value * 10)
+        if abs(value * 10 - tenths) > 1e-6:
+            raise ValueError("strength goes in steps of 0.1")
+        return tenths / 10
+
+    @field_validator("image")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("the reference image must be an http(s) URL")
+        return value
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        width, height = self.size.split("*")
+        return int(width), int(height)
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "prompt": self.prompt,
+            "size": self.size,
+            "seed": self.seed,
+            "output_format": self.output_format,
+        }
+        if self.image is not None:  # strength only means something with a reference image
+            payload["image"] = self.image
+            payload["strength"] = self.strength
+        return payload
+
+
+@dataclass(frozen=True)
+class Submission:
+    prediction_id: str
+    estimate: Estimate
+    cost_cents: int | None  # None when the provider sent no usable figure
+
+
+@dataclass(frozen=True)
+class Prediction:
+    prediction_id: str
+    status: str
+    outputs: list[str]
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    output_format: OutputFormat
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.output_format]
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.output_format == "jpeg" else self.output_format
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    submit: float = 15.0
+    poll: float = 10.0
+    download: float = 30.0
+    connect: float = 5.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Back-off with full jitter for polls and downloads; bounded waits for rate-limited submits."""
+
+    submit_attempts: int = 3
+    download_attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+    max_retry_after: float = 30.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        return rng() * min(self.max_delay, self.base_delay * 2.0**attempt)
+
+
+ProgressCallback = Callable[[float, Estimate], Awaitable[None]]
+
+
+# --- client -----------------------------------------------------------------------------------
+
+
+class VibeDreamClient:
+    """Talks to the API over one shared aiohttp session owned by the caller."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        schedule: PollSchedule | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        max_output_bytes: int = 32 * 1024 * 1024,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._schedule = schedule or EstimateShaped()
+        self._timeouts = timeouts
+        self._retry = retry
+        self._max_output_bytes = max_output_bytes
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        """Start a prediction. Retried only on 429 and 503, which mean nothing was accepted."""
+        url = f"{self._base_url}/models/z-image-turbo/generate"
+        for attempt in range(self._retry.submit_attempts):
+            try:
+                body = await self._request_json(
+                    "POST", url, self._timeouts.submit, payload=request.to_payload()
+                )
+            except (RateLimited, ProviderUnavailable) as error:
+                retryable = isinstance(error, RateLimited) or error.status == 503
+                wait = error.retry_after
+                if wait is None:
+                    wait = self._retry.backoff(attempt + 1, self._rng)
+                last_attempt = attempt + 1 == self._retry.submit_attempts
+                if not retryable or last_attempt or wait > self._retry.max_retry_after:
+                    raise
+                log.info("submit refused with %s; retrying in %.2fs", error.status, wait)
+                await self._sleep(wait)
+            except _NoAnswer as error:
+                raise SubmitOutcomeUnknown(str(error)) from None
+            except _Malformed as error:
+                raise SubmitOutcomeUnknown(f"unreadable submit response: {error}") from None
+            else:
+                return _parse_submission(body)
+        raise AssertionError("unreachable: the last attempt raises")
+
+    async def get(self, prediction_id: str) -> Prediction:
+        """One poll. Transient trouble raises ProviderUnavailable or RateLimited."""
+        url = f"{self._base_url}/predictions/{prediction_id}"
+        try:
+            body = await self._request_json("GET", url, self._timeouts.poll)
+        except _NoAnswer as error:
+            raise ProviderUnavailable(str(error)) from None
+        except _Malformed as error:
+            raise ProviderUnavailable(f"unreadable poll response: {error}") from None
+        return _parse_prediction(body, prediction_id)
+
+    async def wait(
+        self,
+        prediction_id: str,
+        *,
+        estimate: Estimate = DEFAULT_ESTIMATE,
+        max_seconds: float = 120.0,
+        started: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Prediction:
+        """Poll until the prediction completes (returned) or fails (PredictionFailed).
+
+        Statuses we do not know are treated as still running; transient errors are retried with
+        back-off; all of it bounded by `max_seconds` from `started` (default: now).
+        """
+        started = self._clock() if started is None else started
+        deadline = started + max_seconds
+        delays = self._schedule.delays(estimate)
+        failures = 0
+        due = started + next(delays)
+        while True:
+            now = self._clock()
+            if now >= deadline:
+                raise DeadlineExceeded(
+                    f"prediction {prediction_id} not finished in {max_seconds:g}s"
+                )
+            due = min(due, deadline)
+            if due > now:
+                await self._sleep(due - now)
+            try:
+                prediction = await self.get(prediction_id)
+            except (ProviderUnavailable, RateLimited) as error:
+                failures += 1
+                wait = error.retry_after or self._retry.backoff(failures, self._rng)
+                log.info("poll of %s failed (%s); retrying in %.2fs", prediction_id, error, wait)
+                due = self._clock() + wait
+                continue
+            failures = 0
+            if prediction.status == "completed":
+                return prediction
+            if prediction.status == "failed":
+                raise PredictionFailed(prediction.error or "")
+            if prediction.status != "processing":
+                log.debug("prediction %s has unknown status %r", prediction_id, prediction.status)
+            if on_progress is not None:
+                await on_progress(self._clock() - started, estimate)
+            due += next(delays)
+
+    async def download(self, url: str, request: GenerationRequest) -> GeneratedImage:
+        """Fetch an output, retrying transient failures, and prove it is the image we asked for."""
+        for attempt in range(self._retry.download_attempts):
+            try:
+                data, content_type = await self._fetch_output(url)
+                break
+            except (ProviderUnavailable, RateLimited) as error:
+                if attempt + 1 == self._retry.download_attempts:
+                    raise
+                wait = error.retry_after or self._retry.backoff(attempt + 1, self._rng)
+                log.info("download failed (%s); retrying in %.2fs", error, wait)
+                await self._sleep(wait)
+        return await asyncio.to_thread(_check_image, data, content_type, request)
+
+    async def _fetch_output(self, url: str) -> tuple[bytes, str]:
+        # No Authorization header: outputs live on the provider's assets host, and the key is
+        # only ever sent to the API itself.
+        timeouts = self._timeouts
+        timeout = aiohttp.ClientTimeout(total=timeouts.download, connect=timeouts.connect)
+        try:
+            async with self._session.get(url, timeout=timeout) as response:
+                if response.status != 200:
+                    raise _error_for_status(response.status, "", response.headers)
+                declared = response.content_length
+                if declared is not None and declared > self._max_output_bytes:
+                    raise BadOutput(f"output of {declared} bytes is over the cap")
+                chunks, received = [], 0
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    received += len(chunk)
+                    if received > self._max_output_bytes:
+                        raise BadOutput(f"output over {self._max_output_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks), response.headers.get("Content-Type", "")
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise ProviderUnavailable(f"download failed: {type(error).__name__}") from None
+
+    async def _request_json(
+        self, method: str, url: str, total_timeout: float, payload: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(total=total_timeout, connect=self._timeouts.connect)
+        try:
+            async with self._session.request(
+                method, url, json=payload, headers=self._auth, timeout=timeout
+            ) as response:
+                text = await response.text(errors="replace")
+                if response.status >= 400:
+                    raise _error_for_status(response.status, text, response.headers)
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise _NoAnswer(f"{method} {_path(url)}: {type(error).__name__}") from None
+        try:
+            body = json.loads(text)
+        except ValueError as error:
+            raise _Malformed(str(error)) from None
+        if not isinstance(body, dict):
+            raise _Malformed("expected a JSON object")
+        return body
+
+
+class _NoAnswer(Exception):
+    """A timeout or dropped connection: we cannot know what the server did."""
+
+
+class _Malformed(Exception):
+    """A success status whose body we cannot read."""
+
+
+def _path(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[-1]
+
+
+def _error_message(text: str) -> str:
+    """The provider's error string from a JSON or plain-text body, trimmed for logs."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, str):
+                return value[:200]
+    return " ".join(text.split())[:200]
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = float(headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _error_for_status(status: int, text: str, headers: Any) -> VibeDreamError:
+    detail = f"HTTP {status}: {_error_message(text)}"
+    if status in (401, 403):
+        return AuthenticationFailed(detail, status=status)
+    if status == 402:
+        return OutOfCredit(detail, status=status)
+    if status == 429:
+        return RateLimited(detail, status=status, retry_after=_retry_after(headers))
+    if status >= 500 or status == 408:
+        return ProviderUnavailable(detail, status=status, retry_after=_retry_after(headers))
+    return InvalidRequest(detail, status=status)
+
+
+def _parse_submission(body: dict[str, Any]) -> Submission:
+    prediction_id = body.get("id")
+    cost = body.get("costCents")
+    if not isinstance(prediction_id, str) or not prediction_id:
+        raise SubmitOutcomeUnknown("submit response without a prediction id")
+    if not isinstance(cost, int) or isinstance(cost, bool) or cost < 0:
+        log.warning("submit response for %s has no usable costCents: %r", prediction_id, cost)
+        cost = None
+    return Submission(
+        prediction_id=prediction_id,
+        estimate=parse_estimated_time(body.get("estimatedTime")) or DEFAULT_ESTIMATE,
+        cost_cents=cost,
+    )
+
+
+def _parse_prediction(body: dict[str, Any], prediction_id: str) -> Prediction:
+    status = body.get("status")
+    outputs = body.get("outputs")
+    error = body.get("error")
+    return Prediction(
+        prediction_id=prediction_id,
+        status=status if isinstance(status, str) else "unknown",
+        outputs=[u for u in outputs if isinstance(u, str)] if isinstance(outputs, list) else [],
+        error=error if isinstance(error, str) else None,
+    )
+
+
+def _check_image(data: bytes, content_type: str, request: GenerationRequest) -> GeneratedImage:
+    """Decode the bytes fully and check they are the format and size that were asked for."""
+    declared = content_type.split(";")[0].strip().lower()
+    if not declared.startswith("image/"):
+        raise BadOutput(f"output has content type {declared or 'none'}")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            found_format = _PILLOW_FORMATS.get(image.format or "")
+            found_size = image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise BadOutput(f"output does not decode: {type(error).__name__}") from None
+    if found_format != request.output_format:
+        raise BadOutput(f"asked for {request.output_format}, got {found_format or 'another'}")
+    if found_size != request.dimensions:
+        raise BadOutput(f"asked for {request.size}, got {found_size[0]}*{found_size[1]}")
+    return GeneratedImage(data, request.output_format, found_size[0], found_size[1])

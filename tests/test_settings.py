@@ -1,0 +1,82 @@
+"""Settings come from the environment; bad ones stop the bot with a clear message and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRED = {"DISCORD_TOKEN": "MTIz.discord-token-secret", "VIBEDREAM_API_KEY": "vd-secret-key"}
+
+
+def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env=clean,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every documented variable is read, guild ids split on commas, defaults filled in."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DISCORD_GUILD_IDS", "123, 456")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////var/lib/imagine/bot.db")
+    monkeypatch.setenv("DEFAULT_SIZE", "1280*720")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.discord_guild_ids == [123, 456]
+    assert str(settings.database_path) == "/var/lib/imagine/bot.db"
+    assert settings.default_size == "1280*720" and settings.default_format == "jpeg"
+    assert settings.vibedream_base_url == "https://api.vibedream.ai/api/v1"
+    assert settings.log_level == "DEBUG"
+    assert "vd-secret-key" not in repr(settings)
+
+
+def test_settings_come_from_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An operator's .env in the working directory is enough."""
+    monkeypatch.chdir(tmp_path)
+    for name in REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc.def\nVIBEDREAM_API_KEY=key-123\n")
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.vibedream_api_key.get_secret_value() == "key-123"
+
+
+def test_empty_environment_exits_2_naming_both_secrets(tmp_path: Path) -> None:
+    """`python -m bot` with nothing set exits 2, names both variables, shows no traceback."""
+    result = run_bot({}, tmp_path)
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "VIBEDREAM_API_KEY" in result.stderr
+    assert ".env.example" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_settings_are_each_named_and_never_echoed(tmp_path: Path) -> None:
+    """Each bad setting is named; no secret value appears in the output."""
+    env = {
+        **REQUIRED,
+        "DATABASE_URL": "postgres://db/imagine",
+        "DEFAULT_SIZE": "4096*4096",
+        "DISCORD_GUILD_IDS": "12,abc",
+    }
+    result = run_bot(env, tmp_path)
+    assert result.returncode == 2
+    for name in ("DATABASE_URL", "DEFAULT_SIZE", "DISCORD_GUILD_IDS"):
+        assert name in result.stderr
+    assert "DISCORD_TOKEN" not in result.stderr  # it was fine
+    for secret in REQUIRED.values():
+        assert secret not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
