@@ -1,10 +1,12 @@
-"""Entry point: `python -m bot` runs the bot.
+"""Entry point: `python -m bot` runs the bot; `python -m bot sync` registers its commands
+with Discord now, whether or not they changed, and exits.
 
 Exit codes: 0 after a clean shutdown, 2 when the settings are missing or invalid.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import sys
@@ -29,7 +31,16 @@ def load_settings() -> Settings | None:
         return None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the imagine bot.")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "sync"],
+        default="run",
+        help="run the bot (default), or sync its slash commands with Discord and exit",
+    )
+    arguments = parser.parse_args(argv)
     settings = load_settings()
     if settings is None:
         return EXIT_BAD_SETTINGS
@@ -39,7 +50,7 @@ def main() -> int:
     )
     setup_logging(settings.log_level, secrets)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        asyncio.run(run(settings, sync_only=arguments.command == "sync"))
     return 0
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import aiohttp
 
 from bot.db import Database
@@ -12,10 +10,9 @@ from bot.jobs import JobRunner
 from bot.settings import Settings
 from bot.vibedream import VibeDreamClient
 
-log = logging.getLogger(__name__)
 
-
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, *, sync_only: bool = False) -> None:
+    """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
     database = await Database.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
@@ -29,9 +26,17 @@ async def run(settings: Settings) -> None:
                 api,
                 expected_cost_cents=settings.expected_cost_cents,
                 max_seconds=settings.generation_timeout_seconds,
+                default_size=settings.default_size,
+                default_format=settings.default_format,
             )
-            bot = ImagineBot(settings=settings, database=database, runner=runner)
+            bot = ImagineBot(
+                settings=settings, database=database, runner=runner, force_sync=sync_only
+            )
+            token = settings.discord_token.get_secret_value()
             async with bot:
-                await bot.start(settings.discord_token.get_secret_value())
+                if sync_only:
+                    await bot.login(token)  # runs setup_hook, which syncs
+                else:
+                    await bot.start(token)
     finally:
         await database.close()

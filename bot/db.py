@@ -64,6 +64,23 @@ class Job:
         return self.cost_cents if self.cost_cents is not None else self.reserved_cents
 
 
+@dataclass(frozen=True)
+class GuildSettings:
+    """A server's own choices; None means the bot-wide default applies (or no limit)."""
+
+    guild_id: int
+    default_size: str | None = None
+    default_format: str | None = None
+    user_daily_images: int | None = None
+    user_cooldown_seconds: int | None = None
+    user_max_concurrent: int | None = None
+    guild_daily_budget_cents: int | None = None
+    guild_monthly_budget_cents: int | None = None
+    timezone: str | None = None
+    log_channel_id: int | None = None
+    exempt_role_id: int | None = None
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("bot") / "migrations"
     found = []
@@ -205,6 +222,29 @@ class Database:
             "SELECT COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0) FROM jobs"
         )
         return int(row[0]) if row else 0
+
+    # --- per-server settings ----------------------------------------------------------------
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        row = await self._fetch_one("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        if row is None:
+            return GuildSettings(guild_id)
+        fields = dict(zip(row.keys(), row, strict=True))
+        del fields["updated_at"]
+        return GuildSettings(**fields)
+
+    # --- the bot's own state ----------------------------------------------------------------
+
+    async def get_state(self, key: str) -> str | None:
+        row = await self._fetch_one("SELECT value FROM bot_state WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self._update(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     async def _fetch_one(self, sql: str, parameters: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
         # execute_fetchall runs and finishes the statement in one step on the connection's

@@ -1,22 +1,95 @@
-"""The discord.py Bot: holds the core's services for the cogs to use."""
+"""The discord.py Bot: holds the core's services for the cogs, loads them, syncs commands."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.db import Database
 from bot.jobs import JobRunner
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.errors", "cogs.imagine")
+# Everything the bot needs in a channel; the invite URL asks for exactly this.
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+SYNC_FINGERPRINT_KEY = "command_sync_fingerprint"
+
 
 class ImagineBot(commands.Bot):
-    def __init__(self, *, settings: Settings, database: Database, runner: JobRunner) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        runner: JobRunner,
+        force_sync: bool = False,
+    ) -> None:
         super().__init__(
-            command_prefix=commands.when_mentioned,
-            intents=discord.Intents(guilds=True, guild_messages=True),
+            command_prefix=commands.when_mentioned,  # unused: there are no text commands
+            intents=discord.Intents(
+                guilds=True, guild_messages=True, dm_messages=settings.allow_dms
+            ),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
         self.database = database
         self.runner = runner
+        self._force_sync = force_sync
+        dms = settings.allow_dms
+        self.tree.allowed_contexts = app_commands.AppCommandContext(
+            guild=True, dm_channel=dms, private_channel=dms
+        )
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands(force=self._force_sync)
+        log.info("Invite the bot with: %s", self.invite_url())
+
+    def invite_url(self) -> str:
+        assert self.application_id is not None, "known once logged in"
+        return discord.utils.oauth_url(
+            self.application_id,
+            permissions=REQUIRED_PERMISSIONS,
+            scopes=("bot", "applications.commands"),
+        )
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Register the commands with Discord when their definitions changed since the last sync
+        (or when forced): to the configured servers, else globally. Returns whether it synced."""
+        guild_ids = self.settings.discord_guild_ids
+        definitions = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        fingerprint = hashlib.sha256(
+            json.dumps({"guilds": guild_ids, "commands": definitions}, sort_keys=True).encode()
+        ).hexdigest()
+        if not force and await self.database.get_state(SYNC_FINGERPRINT_KEY) == fingerprint:
+            log.info("Commands unchanged since the last sync; not syncing")
+            return False
+        if guild_ids:
+            for guild_id in guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to servers %s", len(definitions), guild_ids)
+        else:
+            await self.tree.sync()
+            log.info("Synced %d commands globally (may take a while to appear)", len(definitions))
+        await self.database.set_state(SYNC_FINGERPRINT_KEY, fingerprint)
+        return True
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No text commands: mentions are handled by the imagine cog's own listener."""

@@ -14,13 +14,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from bot.db import Database, Job, JobState, Requester
+from bot.imaging import Reference, check_reference
 from bot.polling import Estimate
+from bot.refusals import Refused
 from bot.vibedream import (
+    MAX_PROMPT_LENGTH,
     MAX_SEED,
     BadOutput,
     GeneratedImage,
     GenerationRequest,
+    OutputFormat,
+    Size,
     SubmitOutcomeUnknown,
     VibeDreamClient,
     VibeDreamError,
@@ -63,7 +70,7 @@ class JobResult:
     request: GenerationRequest  # with the seed actually used
     image: GeneratedImage
     cost_cents: int | None
-    seconds: float  # from admission to a checked image in hand
+    seconds: float  # from the start of execution to a checked image in hand
 
 
 class JobRunner:
@@ -76,16 +83,55 @@ class JobRunner:
         *,
         expected_cost_cents: int = 1,
         max_seconds: float = 120.0,
+        default_size: Size = "1024*1024",
+        default_format: OutputFormat = "jpeg",
         seeds: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._api = api
         self._max_seconds = max_seconds
+        self._default_size = default_size
+        self._default_format = default_format
         self._seeds = seeds or random.Random()
         self._clock = clock
         # What the next job is expected to cost: the last price the API quoted.
         self.expected_cost_cents = expected_cost_cents
+
+    async def prepare(
+        self,
+        requester: Requester,
+        *,
+        prompt: str,
+        size: str | None = None,
+        output_format: str | None = None,
+        seed: int = -1,
+        strength: float | None = None,
+        reference: Reference | None = None,
+    ) -> GenerationRequest:
+        """Turn what a user asked for into a valid request, filling in the server's defaults.
+
+        Raises Refused, with a message for the user, for anything the API would not accept.
+        """
+        if reference is not None:
+            check_reference(reference)
+        if requester.guild_id is not None and (size is None or output_format is None):
+            guild = await self._db.guild_settings(requester.guild_id)
+            size = size or guild.default_size
+            output_format = output_format or guild.default_format
+        fields: dict[str, object] = {
+            "prompt": prompt,
+            "size": size or self._default_size,
+            "output_format": output_format or self._default_format,
+            "seed": seed,
+            "image": reference.url if reference else None,
+        }
+        if strength is not None:
+            fields["strength"] = strength
+        try:
+            return GenerationRequest.model_validate(fields)
+        except ValidationError as error:
+            raise Refused(_explain(error)) from None
 
     def with_concrete_seed(self, request: GenerationRequest) -> GenerationRequest:
         """The API does not say which seed it drew, so we draw it: every result reproducible."""
@@ -93,18 +139,29 @@ class JobRunner:
             return request
         return request.model_copy(update={"seed": self._seeds.randint(0, MAX_SEED)})
 
+    async def admit(self, requester: Requester, request: GenerationRequest) -> Job:
+        """Write the job to the ledger before anything is spent. Fast: call it before replying,
+        so a refusal can still be private."""
+        request = self.with_concrete_seed(request)
+        return await self._db.reserve_job(
+            requester, request, reserved_cents=self.expected_cost_cents
+        )
+
     async def run(
         self,
         requester: Requester,
         request: GenerationRequest,
         on_event: EventSink | None = None,
     ) -> JobResult:
-        """Generate one image; raise a VibeDreamError after settling the row if anything fails."""
+        """Admit and execute in one step."""
+        job = await self.admit(requester, request)
+        return await self.execute(job, on_event)
+
+    async def execute(self, job: Job, on_event: EventSink | None = None) -> JobResult:
+        """Generate an admitted job's image; on failure settle the row, then raise the
+        VibeDreamError."""
         started = self._clock()
-        request = self.with_concrete_seed(request)
-        job = await self._db.reserve_job(
-            requester, request, reserved_cents=self.expected_cost_cents
-        )
+        request = job.request
         await _emit(on_event, Queued(job))
 
         try:
@@ -162,6 +219,21 @@ class JobRunner:
         detail = error.detail if error else None
         log.warning("job %s ended %s: %s %s", job_id, state.value, code, detail or "")
         await self._db.settle(job_id, state, error_code=code, error=detail)
+
+
+def _explain(error: ValidationError) -> str:
+    """The first problem with a request, in a sentence a user can act on."""
+    problem = error.errors()[0]
+    field = str(problem["loc"][0]) if problem["loc"] else "request"
+    if field == "prompt":
+        if problem["type"] == "string_too_long":
+            return f"The prompt is too long: keep it under {MAX_PROMPT_LENGTH} characters."
+        return "The prompt is empty: describe the image you want."
+    if field == "strength":
+        return "Strength goes from 0 to 1 in steps of 0.1, for example 0.6."
+    if field == "seed":
+        return f"The seed must be -1 (random) or a whole number up to {MAX_SEED}."
+    return f"That {field.replace('_', ' ')} is not one the image service accepts."
 
 
 async def _emit(sink: EventSink | None, event: JobEvent) -> None:

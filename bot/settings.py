@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     default_size: Size = "1024*1024"
     default_format: OutputFormat = "jpeg"
+    allow_dms: bool = False
     generation_timeout_seconds: float = Field(120.0, gt=0, le=900)
     expected_cost_cents: int = Field(1, ge=0)
 

@@ -1,0 +1,68 @@
+"""Image work the bot does itself: making a result fit an upload limit, checking references."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from bot.refusals import Refused
+from bot.vibedream import GeneratedImage, OutputFormat
+
+# What the provider accepts as a reference image, by MIME type.
+REFERENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+
+# Lossy re-encodes tried in order when a result is over the upload limit: WebP keeps more detail
+# per byte than JPEG, and both shrink a PNG many times over.
+_REENCODES: tuple[tuple[OutputFormat, int], ...] = (
+    ("webp", 92),
+    ("jpeg", 92),
+    ("webp", 80),
+    ("jpeg", 80),
+    ("webp", 65),
+    ("jpeg", 65),
+)
+_PILLOW_NAMES: dict[OutputFormat, str] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An image a user pointed at for image-to-image, as Discord describes it."""
+
+    url: str
+    filename: str
+    content_type: str | None
+    size: int
+
+
+class ReferenceRefused(Refused):
+    pass
+
+
+def check_reference(reference: Reference) -> None:
+    """Refuse, before anything is spent, a reference the provider cannot use."""
+    content_type = (reference.content_type or "").split(";")[0].strip().lower()
+    if content_type not in REFERENCE_TYPES:
+        raise ReferenceRefused("The reference must be a JPEG, PNG, GIF or WebP image.")
+    if reference.size > MAX_REFERENCE_BYTES:
+        limit_mib = MAX_REFERENCE_BYTES // (1024 * 1024)
+        raise ReferenceRefused(f"The reference image is over {limit_mib} MiB; try a smaller one.")
+
+
+def fit_for_upload(image: GeneratedImage, limit_bytes: int) -> GeneratedImage | None:
+    """The image itself when it fits, else the best lossy re-encode that does, else None.
+
+    Synchronous and CPU-bound: call it in a worker thread.
+    """
+    if len(image.data) <= limit_bytes:
+        return image
+    with Image.open(io.BytesIO(image.data)) as opened:
+        pixels = opened.convert("RGB")
+    for output_format, quality in _REENCODES:
+        buffer = io.BytesIO()
+        pixels.save(buffer, _PILLOW_NAMES[output_format], quality=quality)
+        if buffer.tell() <= limit_bytes:
+            return GeneratedImage(buffer.getvalue(), output_format, image.width, image.height)
+    return None

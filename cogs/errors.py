@@ -1,0 +1,49 @@
+"""One place that turns any error from an app command into a reply the user can see."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.refusals import Refused
+from cogs._render import failure_line
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
+
+
+async def report_error(interaction: discord.Interaction, error: Exception) -> None:
+    """Refusals and permission problems get their own short sentence; anything else is logged
+    with its traceback and gets a generic one. Never leaves a spinner behind."""
+    original = getattr(error, "original", error)
+    if isinstance(original, Refused):
+        message = original.message
+    elif isinstance(error, app_commands.MissingPermissions | app_commands.NoPrivateMessage):
+        message = "You can't use that here."
+    else:
+        command = interaction.command.qualified_name if interaction.command else "interaction"
+        log.error("unexpected error in %s", command, exc_info=original)
+        message = UNEXPECTED
+    try:
+        if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            await interaction.edit_original_response(
+                content=failure_line(message), embeds=[], attachments=[]
+            )
+        elif interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not report an error to interaction %s", interaction.id, exc_info=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    bot.tree.on_error = report_error  # type: ignore[method-assign]
+
+
+async def teardown(bot: commands.Bot) -> None:
+    del bot.tree.on_error  # back to the class's default

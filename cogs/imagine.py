@@ -1,0 +1,247 @@
+"""/imagine, the "Imagine from image" context menu, and mention-replies to an image."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range
+from discord.ext import commands
+
+from bot.db import Requester
+from bot.discord_bot import ImagineBot
+from bot.imaging import Reference, check_reference
+from bot.refusals import Refused
+from bot.vibedream import FORMATS, MAX_PROMPT_LENGTH, MAX_SEED, SIZES
+from cogs._delivery import InteractionReply, MessageReply, run_and_deliver
+from cogs._render import SIZE_NAMES, failure_line
+from cogs.errors import report_error
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+NEEDED_TO_POST = discord.Permissions(
+    send_messages=True, embed_links=True, attach_files=True, read_message_history=True
+)
+
+
+def first_image(message: discord.Message) -> discord.Attachment | None:
+    for attachment in message.attachments:
+        content_type = attachment.content_type or ""
+        if content_type.startswith("image/") or attachment.filename.lower().endswith(
+            IMAGE_EXTENSIONS
+        ):
+            return attachment
+    return None
+
+
+def as_reference(attachment: discord.Attachment) -> Reference:
+    return Reference(
+        url=attachment.url,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+    )
+
+
+def parse_strength(text: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text.strip().replace(",", "."))
+    except ValueError:
+        raise Refused("Strength must be a number from 0 to 1, for example 0.6.") from None
+
+
+class RemixModal(discord.ui.Modal, title="Imagine from image"):
+    prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+        label="Prompt",
+        custom_id="prompt",
+        style=discord.TextStyle.paragraph,
+        placeholder="What should the image become?",
+        max_length=MAX_PROMPT_LENGTH,
+    )
+    strength: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+        label="Strength: 0 keeps the image, 1 replaces it",
+        custom_id="strength",
+        default="0.6",
+        required=False,
+        max_length=4,
+    )
+
+    def __init__(self, cog: Imagine, reference: Reference) -> None:
+        super().__init__()
+        self._cog = cog
+        self._reference = reference
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._cog.start(
+            interaction,
+            prompt=self.prompt.value,
+            strength=parse_strength(self.strength.value),
+            reference=self._reference,
+        )
+
+    # discord.py's stubs give Modal.on_error the View signature; Modal's own takes no item.
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
+        await report_error(interaction, error)
+
+
+class Imagine(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+        self.remix_menu = app_commands.ContextMenu(
+            name="Imagine from image", callback=self.imagine_from_image
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.remix_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.remix_menu.name, type=self.remix_menu.type)
+
+    @app_commands.command(name="imagine")
+    @app_commands.rename(output_format="format")
+    @app_commands.describe(
+        prompt="What to draw, in your own words",
+        size="Width × height of the image (the server's default if you leave it out)",
+        output_format="File type of the image",
+        seed="The same seed and prompt give the same image; -1 picks one at random",
+        strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
+        image="A picture to start from (JPEG, PNG, GIF or WebP)",
+    )
+    @app_commands.choices(
+        size=[Choice(name=SIZE_NAMES[size], value=size) for size in SIZES],
+        output_format=[Choice(name=name.upper(), value=name) for name in FORMATS],
+    )
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: Range[str, 1, MAX_PROMPT_LENGTH],
+        size: str | None = None,
+        output_format: str | None = None,
+        seed: Range[int, -1, MAX_SEED] = -1,
+        strength: Range[float, 0.0, 1.0] | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        """Make an image from a prompt, or remix a picture you attach."""
+        await self.start(
+            interaction,
+            prompt=prompt,
+            size=size,
+            output_format=output_format,
+            seed=seed,
+            strength=strength,
+            reference=as_reference(image) if image else None,
+        )
+
+    async def imagine_from_image(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        self._requester(interaction)
+        attachment = first_image(message)
+        if attachment is None:
+            raise Refused("That message has no image to start from: pick one with a picture.")
+        reference = as_reference(attachment)
+        check_reference(reference)
+        await interaction.response.send_modal(RemixModal(self, reference))
+
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        *,
+        prompt: str,
+        size: str | None = None,
+        output_format: str | None = None,
+        seed: int = -1,
+        strength: float | None = None,
+        reference: Reference | None = None,
+    ) -> None:
+        """Check and admit the job (refusals stay private), then answer publicly at once."""
+        requester = self._requester(interaction)
+        runner = self.bot.runner
+        request = await runner.prepare(
+            requester,
+            prompt=prompt,
+            size=size,
+            output_format=output_format,
+            seed=seed,
+            strength=strength,
+            reference=reference,
+        )
+        job = await runner.admit(requester, request)
+        await interaction.response.defer(thinking=True)
+        await run_and_deliver(runner, job, InteractionReply(interaction), interaction.user)
+
+    def _requester(self, interaction: discord.Interaction) -> Requester:
+        if interaction.guild_id is None and not self.bot.settings.allow_dms:
+            raise Refused("I make images in servers, not in direct messages.")
+        permissions = interaction.app_permissions
+        if interaction.guild_id is not None and not (
+            permissions.attach_files and permissions.embed_links
+        ):
+            raise Refused(
+                "I need the Attach Files and Embed Links permissions in this channel to post "
+                "images. Ask a moderator, or try another channel."
+            )
+        return Requester(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """@mention the bot with a prompt on a message holding an image, or in reply to one."""
+        me = self.bot.user
+        if message.author.bot or me is None:
+            return
+        if not any(user.id == me.id for user in message.mentions):
+            return
+        if message.guild is None and not self.bot.settings.allow_dms:
+            return
+        if message.guild is not None:
+            permissions = message.channel.permissions_for(message.guild.me)
+            if not permissions.is_superset(NEEDED_TO_POST):
+                log.info("cannot post images in channel %s; ignoring a mention", message.channel.id)
+                return
+        try:
+            anchor, attachment = await self._image_for(message)
+            prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+            if not prompt:
+                raise Refused("Add a prompt after the mention, for example: make it a watercolour.")
+            guild_id = message.guild.id if message.guild else None
+            requester = Requester(message.author.id, guild_id, message.channel.id)
+            request = await self.bot.runner.prepare(
+                requester, prompt=prompt, reference=as_reference(attachment)
+            )
+            job = await self.bot.runner.admit(requester, request)
+        except Refused as refusal:
+            await message.reply(failure_line(refusal.message), mention_author=False)
+            return
+        reply = await MessageReply.post(anchor)
+        await run_and_deliver(self.bot.runner, job, reply, message.author)
+
+    async def _image_for(
+        self, message: discord.Message
+    ) -> tuple[discord.Message, discord.Attachment]:
+        """The image to remix and the message it is on: the mention's own, else the one it
+        replies to."""
+        attachment = first_image(message)
+        if attachment is not None:
+            return message, attachment
+        if message.reference is None or message.reference.message_id is None:
+            raise Refused("Reply to a message with an image (or attach one), or use /imagine.")
+        replied = message.reference.resolved
+        if not isinstance(replied, discord.Message):
+            replied = await message.channel.fetch_message(message.reference.message_id)
+        attachment = first_image(replied)
+        if attachment is None:
+            # Without the message-content intent Discord hides other people's attachments.
+            raise Refused(
+                "I can't see an image in that message. Right-click it and choose "
+                "Apps → Imagine from image instead."
+            )
+        return replied, attachment
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(Imagine(bot))

@@ -1,0 +1,152 @@
+"""A whole bot under test: the real ImagineBot, cogs and core, against the two local fakes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from PIL import Image
+
+from bot.db import Database
+from bot.discord_bot import ImagineBot
+from bot.jobs import JobRunner
+from bot.settings import Settings
+from bot.vibedream import VibeDreamClient
+from tests.conftest import FAST_RETRY, FAST_TIMEOUTS
+from tests.fakes.discord_harness import (
+    DEFAULT_USER,
+    make_guild,
+    member_overwrite,
+    running_bot,
+    slash,
+    text_channel,
+)
+from tests.fakes.fake_discord import FakeDiscord, FakeMessage, InteractionRecord
+from tests.fakes.fake_vibedream import FakeVibeDream
+
+GUILD_ID = 400_000_000_000_000_001
+GENERAL = 500_000_000_000_000_001
+NO_FILES = 500_000_000_000_000_002  # the bot may not attach files here
+
+
+def png_bytes(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class World:
+    bot: ImagineBot
+    discord: FakeDiscord
+    api: FakeVibeDream
+    database: Database
+
+    async def imagine(self, channel_id: int = GENERAL, **options: Any) -> InteractionRecord:
+        return await slash(
+            self.bot, self.discord, "imagine", options, guild_id=GUILD_ID, channel_id=channel_id
+        )
+
+    async def settled(self, record: InteractionRecord, within: float = 10.0) -> FakeMessage:
+        """The interaction's reply once it shows a final state: an image or a failure line."""
+
+        def final() -> FakeMessage | None:
+            message = self.discord.interaction_original(record.id)
+            if message is None:
+                return None
+            if message.attachments or message.content.startswith("❌"):
+                return message
+            return None
+
+        return await self.discord.wait_for(final, timeout=within)
+
+    def decoded(self, message: FakeMessage) -> Image.Image:
+        [attachment] = message.attachments
+        image = Image.open(io.BytesIO(attachment.data))
+        image.load()
+        return image
+
+    def sent_bodies(self) -> list[dict[str, Any]]:
+        """Every JSON body the bot sent that can carry text."""
+        return [
+            request.json
+            for request in self.discord.requests
+            if isinstance(request.json, dict) and request.method in ("POST", "PATCH")
+        ]
+
+
+def mention_problems(body: dict[str, Any]) -> list[str]:
+    """Why a body could ping someone it should not: @everyone, @here or a role."""
+    data = body.get("data", body)  # interaction callbacks wrap the message in "data"
+    if not isinstance(data, dict) or not ({"content", "embeds"} & set(data)):
+        return []
+    allowed = data.get("allowed_mentions")
+    if allowed is None:
+        return ["no allowed_mentions: Discord would parse every mention in the text"]
+    problems = []
+    if set(allowed.get("parse", [])) - {"users"}:
+        problems.append(f"parses {allowed['parse']}")
+    if allowed.get("roles"):
+        problems.append(f"allows roles {allowed['roles']}")
+    return problems
+
+
+def settings_for(
+    fake_api: FakeVibeDream, fake_discord: FakeDiscord, db: Path, **extra: Any
+) -> Settings:
+    return Settings(
+        discord_token=fake_discord.token,
+        vibedream_api_key=fake_api.api_key,
+        vibedream_base_url=fake_api.base_url,
+        database_url=f"sqlite:///{db}",
+        _env_file=None,  # type: ignore[call-arg]
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def running_world(
+    tmp_path: Path,
+    *,
+    fake_api: FakeVibeDream | None = None,
+    fake_discord: FakeDiscord | None = None,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """Start both fakes, the database and the bot, with one server and two channels."""
+    fake_api = fake_api or FakeVibeDream(estimated_time="0.05-0.3s")
+    fake_discord = fake_discord or FakeDiscord()
+    async with fake_api, aiohttp.ClientSession() as session:
+        config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
+        database = await Database.open(config.database_path)
+        api = VibeDreamClient(
+            session,
+            base_url=config.vibedream_base_url,
+            api_key=config.vibedream_api_key.get_secret_value(),
+            retry=FAST_RETRY,
+            timeouts=FAST_TIMEOUTS,
+        )
+        runner = JobRunner(database, api, max_seconds=config.generation_timeout_seconds)
+        bot = ImagineBot(settings=config, database=database, runner=runner)
+        try:
+            async with running_bot(bot, fake_discord):
+                assert bot.user is not None
+                no_files = member_overwrite(bot.user.id, deny=1 << 15)  # ATTACH_FILES
+                make_guild(
+                    bot,
+                    fake_discord,
+                    guild_id=GUILD_ID,
+                    channels=[
+                        text_channel("general", channel_id=GENERAL),
+                        text_channel("no-files", channel_id=NO_FILES, overwrites=[no_files]),
+                    ],
+                    members=[],
+                    owner_id=int(DEFAULT_USER["id"]),
+                )
+                yield World(bot, fake_discord, fake_api, database)
+        finally:
+            await database.close()
