@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,3 +55,10 @@ async def test_the_invite_url_is_logged_with_scopes_and_permissions(
     granted = discord.Permissions(int(query["permissions"][0]))
     assert granted == REQUIRED_PERMISSIONS
     assert granted.attach_files and granted.embed_links and not granted.administrator
+
+
+def test_the_readme_invite_url_asks_for_the_same_permissions() -> None:
+    """The hand-built invite URL in the README stays in step with the code."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [value] = re.findall(r"permissions=(\d+)", readme)
+    assert discord.Permissions(int(value)) == REQUIRED_PERMISSIONS

@@ -130,6 +130,24 @@ async def test_refusals_are_private_and_spend_nothing(world: World) -> None:
     assert world.api.requests["submit"] == 0
 
 
+async def test_an_oversized_reference_is_refused_before_spending(world: World) -> None:
+    """A reference over the size cap is refused privately, before any API call."""
+    reference = world.discord.host_attachment(png_bytes(), "huge.png", "image/png")
+    reference["size"] = 25 * 1024 * 1024  # as Discord would describe a 25 MiB upload
+    record = await world.imagine(prompt="a fox", image=reference)
+    await world.discord.wait_for(lambda: record.acknowledged)
+    assert record.response_data["flags"] & 64 and "MiB" in record.response_data["content"]
+    assert world.api.requests["submit"] == 0
+
+
+async def test_a_failed_upload_is_retried(world: World) -> None:
+    """A 5xx from Discord on the upload is retried; the image still arrives."""
+    world.discord.fail_uploads.append(500)
+    message = await world.settled(await world.imagine(prompt="a fox"), within=15)
+    assert message.attachments
+    assert [r.status for r in world.discord.requests if r.files][:2] == [500, 200]
+
+
 async def test_missing_attach_permission_is_refused_before_spending(world: World) -> None:
     """In a channel where the bot cannot attach files, the user is told so privately."""
     record = await world.imagine(NO_FILES, prompt="a fox")
