@@ -28,6 +28,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 max_seconds=settings.generation_timeout_seconds,
                 default_size=settings.default_size,
                 default_format=settings.default_format,
+                default_limits=settings.default_limits,
             )
             bot = ImagineBot(
                 settings=settings, database=database, runner=runner, force_sync=sync_only

@@ -20,9 +20,12 @@ from typing import Any
 
 import aiosqlite
 
+from bot.limits import Usage
 from bot.vibedream import GenerationRequest
 
 BUSY_TIMEOUT_MS = 10_000
+# What a job counts as spent: the API's figure, else (unknown) what was reserved for it.
+_CHARGED = "COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0)"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 
 
@@ -79,6 +82,34 @@ class GuildSettings:
     timezone: str | None = None
     log_channel_id: int | None = None
     exempt_role_id: int | None = None
+
+
+# The columns of guild_settings a moderator may change.
+GUILD_SETTING_FIELDS = frozenset(
+    name for name in GuildSettings.__dataclass_fields__ if name != "guild_id"
+)
+
+
+@dataclass(frozen=True)
+class GuildConfig:
+    """Everything a server has configured: its settings, channels and blocked terms."""
+
+    settings: GuildSettings
+    channel_ids: frozenset[int]
+    blocked_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tally:
+    images: int  # completed
+    generations: int  # every job that reached the API or may have (failed ones included)
+    cents: int
+
+
+@dataclass(frozen=True)
+class MemberTotal:
+    user_id: int
+    tally: Tally
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -149,16 +180,31 @@ class Database:
     # --- the jobs ledger --------------------------------------------------------------------
 
     async def reserve_job(
-        self, requester: Requester, request: GenerationRequest, *, reserved_cents: int
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        *,
+        reserved_cents: int,
+        counted_since: tuple[float, float] = (0.0, 0.0),
+        admit: Callable[[Usage], None] | None = None,
     ) -> Job:
-        """Record a generation before the API is called."""
+        """Record a generation before the API is called.
+
+        `admit` sees the requester's and the server's usage (counted from the Unix times
+        `counted_since`: the start of the day and of the month) and may raise to refuse; it runs
+        inside the same write transaction as the insert, so concurrent requests cannot both
+        take the last place under a limit.
+        """
         async with self._transaction() as connection:
-            cursor = await connection.execute(
+            if admit is not None:
+                admit(await self._usage(connection, requester, *counted_since))
+            rows = await connection.execute_fetchall(
                 """
                 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size,
                                   output_format, seed, strength, reference_url, reserved_cents,
                                   created_at)
                 VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING *
                 """,
                 (
                     requester.user_id,
@@ -174,10 +220,27 @@ class Database:
                     self._clock(),
                 ),
             )
-            job_id = cursor.lastrowid
-        job = await self.get_job(int(job_id or 0))
-        assert job is not None
-        return job
+        return _job_from_row(next(iter(rows)))
+
+    async def _usage(
+        self, connection: aiosqlite.Connection, requester: Requester, day: float, month: float
+    ) -> Usage:
+        rows = await connection.execute_fetchall(
+            f"""
+            SELECT
+              (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+                 AND created_at >= :day AND state != 'released'),
+              (SELECT MAX(created_at) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+                 AND state != 'released'),
+              (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+                 AND state IN ('reserved', 'submitted')),
+              (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :day),
+              (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :month)
+            """,
+            {"guild": requester.guild_id, "user": requester.user_id, "day": day, "month": month},
+        )
+        today, last, in_flight, cents_today, cents_month = next(iter(rows))
+        return Usage(today, last, in_flight, cents_today, cents_month)
 
     async def mark_submitted(self, job_id: int, prediction_id: str, cost_cents: int | None) -> None:
         """The API accepted the job: from here on it has a cost and can be resumed."""
@@ -218,10 +281,61 @@ class Database:
 
     async def total_charged_cents(self) -> int:
         """All money the ledger counts as spent, across every server."""
-        row = await self._fetch_one(
-            "SELECT COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0) FROM jobs"
-        )
+        row = await self._fetch_one(f"SELECT {_CHARGED} FROM jobs")
         return int(row[0]) if row else 0
+
+    # --- usage reports ----------------------------------------------------------------------
+
+    async def tally(
+        self, guild_id: int | None, *, user_id: int | None = None, since: float = 0.0
+    ) -> Tally:
+        """A server's (or one member's) images, generations and spending since `since`."""
+        row = await self._fetch_one(
+            f"""
+            SELECT COUNT(*) FILTER (WHERE state = 'completed'),
+                   COUNT(*) FILTER (WHERE state != 'released'),
+                   {_CHARGED}
+            FROM jobs
+            WHERE guild_id IS :guild AND (:user IS NULL OR user_id = :user) AND created_at >= :since
+            """,
+            {"guild": guild_id, "user": user_id, "since": since},
+        )
+        assert row is not None
+        return Tally(*row)
+
+    async def last_job_at(self, guild_id: int | None, user_id: int) -> float | None:
+        row = await self._fetch_one(
+            "SELECT MAX(created_at) FROM jobs"
+            " WHERE guild_id IS ? AND user_id = ? AND state != 'released'",
+            (guild_id, user_id),
+        )
+        return row[0] if row else None
+
+    async def top_members(
+        self, guild_id: int, *, since: float, limit: int = 10
+    ) -> list[MemberTotal]:
+        """The members who spent the most since `since`, biggest first."""
+        rows = await self._connection.execute_fetchall(
+            f"""
+            SELECT user_id,
+                   COUNT(*) FILTER (WHERE state = 'completed'),
+                   COUNT(*) FILTER (WHERE state != 'released'),
+                   {_CHARGED} AS cents
+            FROM jobs WHERE guild_id = ? AND created_at >= ?
+            GROUP BY user_id ORDER BY cents DESC, user_id LIMIT ?
+            """,
+            (guild_id, since, limit),
+        )
+        return [MemberTotal(row[0], Tally(row[1], row[2], row[3])) for row in rows]
+
+    async def job_times(self, guild_id: int, *, since: float) -> list[tuple[float, bool, int]]:
+        """(created_at, completed, charged cents) of a server's jobs since `since`, for charts."""
+        rows = await self._connection.execute_fetchall(
+            "SELECT created_at, state = 'completed', COALESCE(cost_cents, reserved_cents)"
+            " FROM jobs WHERE guild_id = ? AND created_at >= ? AND state != 'released'",
+            (guild_id, since),
+        )
+        return [(row[0], bool(row[1]), row[2]) for row in rows]
 
     # --- per-server settings ----------------------------------------------------------------
 
@@ -232,6 +346,56 @@ class Database:
         fields = dict(zip(row.keys(), row, strict=True))
         del fields["updated_at"]
         return GuildSettings(**fields)
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        settings = await self.guild_settings(guild_id)
+        channels = await self._connection.execute_fetchall(
+            "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)
+        )
+        terms = await self._connection.execute_fetchall(
+            "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY term", (guild_id,)
+        )
+        return GuildConfig(
+            settings,
+            frozenset(row[0] for row in channels),
+            tuple(row[0] for row in terms),
+        )
+
+    async def update_guild_settings(self, guild_id: int, **changes: object) -> GuildSettings:
+        """Set some of a server's settings; a None value returns that one to the default."""
+        unknown = set(changes) - GUILD_SETTING_FIELDS
+        if unknown:
+            raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+        if changes:
+            # Column names come from GUILD_SETTING_FIELDS only; values are bound parameters.
+            columns = ", ".join(changes)
+            placeholders = ", ".join(f":{name}" for name in changes)
+            updates = ", ".join(f"{name} = excluded.{name}" for name in changes)
+            await self._update(
+                f"INSERT INTO guild_settings (guild_id, {columns}, updated_at)"
+                f" VALUES (:guild_id, {placeholders}, :now)"
+                f" ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = :now",
+                {**changes, "guild_id": guild_id, "now": self._clock()},
+            )
+        return await self.guild_settings(guild_id)
+
+    async def set_channel_allowed(self, guild_id: int, channel_id: int, allowed: bool) -> bool:
+        """Add or remove a channel from the server's list; False when nothing changed."""
+        sql = (
+            "INSERT OR IGNORE INTO guild_channels (guild_id, channel_id) VALUES (?, ?)"
+            if allowed
+            else "DELETE FROM guild_channels WHERE guild_id = ? AND channel_id = ?"
+        )
+        return await self._update(sql, (guild_id, channel_id)) > 0
+
+    async def set_term_blocked(self, guild_id: int, term: str, blocked: bool) -> bool:
+        """Add or remove a blocked term (stored lower-case); False when nothing changed."""
+        sql = (
+            "INSERT OR IGNORE INTO blocked_terms (guild_id, term) VALUES (?, ?)"
+            if blocked
+            else "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?"
+        )
+        return await self._update(sql, (guild_id, term.lower())) > 0
 
     # --- the bot's own state ----------------------------------------------------------------
 
@@ -246,18 +410,22 @@ class Database:
             (key, value),
         )
 
-    async def _fetch_one(self, sql: str, parameters: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
+    async def _fetch_one(
+        self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> aiosqlite.Row | None:
         # execute_fetchall runs and finishes the statement in one step on the connection's
         # thread. A cursor left open across an await would hold a read snapshot that makes
         # another coroutine's BEGIN IMMEDIATE fail at once with "database is locked".
         rows = await self._connection.execute_fetchall(sql, parameters)
         return next(iter(rows), None)
 
-    async def _update(self, sql: str, parameters: tuple[Any, ...]) -> None:
+    async def _update(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any]) -> int:
+        """Run one write; returns how many rows it changed."""
         # Even a single UPDATE takes the write lock up front: one that starts as a reader fails
         # at once, without waiting, when another process commits first.
         async with self._transaction() as connection:
-            await connection.execute(sql, parameters)
+            cursor = await connection.execute(sql, parameters)
+            return cursor.rowcount
 
 
 def _job_from_row(row: aiosqlite.Row) -> Job:

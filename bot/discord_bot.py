@@ -16,7 +16,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.usage", "cogs.limits")
 # Everything the bot needs in a channel; the invite URL asks for exactly this.
 REQUIRED_PERMISSIONS = discord.Permissions(
     view_channel=True,

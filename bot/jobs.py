@@ -11,13 +11,23 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from bot.db import Database, Job, JobState, Requester
+from bot.db import Database, GuildConfig, Job, JobState, Requester
 from bot.imaging import Reference, check_reference
+from bot.limits import (
+    NO_LIMITS,
+    Limits,
+    Usage,
+    check_admission,
+    check_request,
+    periods,
+    zone,
+)
 from bot.polling import Estimate
 from bot.refusals import Refused
 from bot.vibedream import (
@@ -85,16 +95,20 @@ class JobRunner:
         max_seconds: float = 120.0,
         default_size: Size = "1024*1024",
         default_format: OutputFormat = "jpeg",
+        default_limits: Limits = NO_LIMITS,
         seeds: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._api = api
         self._max_seconds = max_seconds
         self._default_size = default_size
         self._default_format = default_format
+        self._default_limits = default_limits
         self._seeds = seeds or random.Random()
         self._clock = clock
+        self._wall_clock = wall_clock
         # What the next job is expected to cost: the last price the API quoted.
         self.expected_cost_cents = expected_cost_cents
 
@@ -139,12 +153,40 @@ class JobRunner:
             return request
         return request.model_copy(update={"seed": self._seeds.randint(0, MAX_SEED)})
 
-    async def admit(self, requester: Requester, request: GenerationRequest) -> Job:
-        """Write the job to the ledger before anything is spent. Fast: call it before replying,
-        so a refusal can still be private."""
-        request = self.with_concrete_seed(request)
+    async def limits_for(self, guild_id: int | None) -> Limits:
+        """The limits in force for a server: its own settings over the bot-wide defaults."""
+        if guild_id is None:
+            return self._default_limits
+        return _combine(await self._db.guild_config(guild_id), self._default_limits)
+
+    async def admit(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        *,
+        role_ids: Collection[int] = (),
+    ) -> Job:
+        """Check every limit and record the job, atomically, before anything is spent.
+
+        Raises Refused (LimitReached, ChannelNotAllowed, BlockedPrompt) without recording
+        anything. Fast: call it before replying, so that a refusal can still be private.
+        """
+        limits = await self.limits_for(requester.guild_id)
+        check_request(limits, requester.channel_id, request.prompt)
+        now = datetime.fromtimestamp(self._wall_clock(), UTC)
+        window = periods(now, limits.timezone)
+        exempt = limits.exempt_role_id is not None and limits.exempt_role_id in role_ids
+        expected = self.expected_cost_cents
+
+        def within_limits(usage: Usage) -> None:
+            check_admission(limits, usage, window, now=now, exempt=exempt, expected_cents=expected)
+
         return await self._db.reserve_job(
-            requester, request, reserved_cents=self.expected_cost_cents
+            requester,
+            self.with_concrete_seed(request),
+            reserved_cents=expected,
+            counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
+            admit=within_limits,
         )
 
     async def run(
@@ -219,6 +261,32 @@ class JobRunner:
         detail = error.detail if error else None
         log.warning("job %s ended %s: %s %s", job_id, state.value, code, detail or "")
         await self._db.settle(job_id, state, error_code=code, error=detail)
+
+
+def _combine(config: GuildConfig, defaults: Limits) -> Limits:
+    """A server's limits: its own numbers where it set them (0 meaning none), else the defaults."""
+
+    def pick(own: int | None, default: int | None) -> int | None:
+        chosen = default if own is None else own
+        return chosen or None
+
+    settings = config.settings
+    return replace(
+        defaults,
+        user_daily_images=pick(settings.user_daily_images, defaults.user_daily_images),
+        user_cooldown_seconds=pick(settings.user_cooldown_seconds, defaults.user_cooldown_seconds),
+        user_max_concurrent=pick(settings.user_max_concurrent, defaults.user_max_concurrent),
+        guild_daily_budget_cents=pick(
+            settings.guild_daily_budget_cents, defaults.guild_daily_budget_cents
+        ),
+        guild_monthly_budget_cents=pick(
+            settings.guild_monthly_budget_cents, defaults.guild_monthly_budget_cents
+        ),
+        timezone=zone(settings.timezone),
+        exempt_role_id=settings.exempt_role_id,
+        channel_ids=config.channel_ids,
+        blocked_terms=config.blocked_terms,
+    )
 
 
 def _explain(error: ValidationError) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.limits import Limits
 from bot.vibedream import OutputFormat, Size
 
 
@@ -28,6 +29,12 @@ class Settings(BaseSettings):
     allow_dms: bool = False
     generation_timeout_seconds: float = Field(120.0, gt=0, le=900)
     expected_cost_cents: int = Field(1, ge=0)
+    # What a server gets until its moderators choose otherwise; 0 means no limit.
+    default_user_daily_images: int = Field(50, ge=0)
+    default_user_cooldown_seconds: int = Field(0, ge=0)
+    default_user_max_concurrent: int = Field(3, ge=0)
+    default_guild_daily_budget_cents: int = Field(500, ge=0)
+    default_guild_monthly_budget_cents: int = Field(0, ge=0)
 
     @field_validator("discord_token", "vibedream_api_key")
     @classmethod
@@ -64,6 +71,16 @@ class Settings(BaseSettings):
         if level not in logging.getLevelNamesMapping():
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @property
+    def default_limits(self) -> Limits:
+        return Limits(
+            user_daily_images=self.default_user_daily_images or None,
+            user_cooldown_seconds=self.default_user_cooldown_seconds or None,
+            user_max_concurrent=self.default_user_max_concurrent or None,
+            guild_daily_budget_cents=self.default_guild_daily_budget_cents or None,
+            guild_monthly_budget_cents=self.default_guild_monthly_budget_cents or None,
+        )
 
     @property
     def database_path(self) -> Path:

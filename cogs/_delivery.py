@@ -23,12 +23,19 @@ from bot.imaging import fit_for_upload
 from bot.jobs import Downloading, JobEvent, JobRunner, Queued, Submitted
 from bot.polling import Estimate
 from bot.vibedream import VibeDreamError
-from cogs._render import failure_line, progress_line, queued_line, result_embed
+from cogs._render import (
+    failure_line,
+    mod_log_embed,
+    progress_line,
+    queued_line,
+    result_embed,
+)
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 1.5  # seconds between progress edits of one reply
 TOKEN_MARGIN = timedelta(seconds=60)  # stop using an interaction token this close to its end
+TOO_LARGE = "The image is too large to upload here."
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 
@@ -54,8 +61,8 @@ class Reply(Protocol):
 
     async def finish(
         self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
-    ) -> None:
-        """Replace everything with the final state."""
+    ) -> discord.Message | None:
+        """Replace everything with the final state; returns the message now showing it."""
 
 
 class InteractionReply:
@@ -79,35 +86,36 @@ class InteractionReply:
 
     async def finish(
         self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
-    ) -> None:
+    ) -> discord.Message | None:
         if self._token_usable():
-            await self._edit(
+            edited = await self._edit(
                 content=content,
                 embeds=[embed] if embed else [],
                 attachments=[image.to_file()] if image else [],
             )
-            if not self._token_dead:
-                return
-        await self._post_in_channel(content, embed, image)
+            if edited is not None:
+                return edited
+        return await self._post_in_channel(content, embed, image)
 
-    async def _edit(self, **fields: Any) -> None:
+    async def _edit(self, **fields: Any) -> discord.Message | None:
         try:
-            await self._interaction.edit_original_response(**fields)
+            return await self._interaction.edit_original_response(**fields)
         except discord.HTTPException as error:
             if error.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
                 raise
             # Every further try would be an invalid request, which Discord counts towards a ban.
             self._token_dead = True
+            return None
 
     async def _post_in_channel(
         self, content: str, embed: discord.Embed | None, image: ImageFile | None
-    ) -> None:
+    ) -> discord.Message:
         channel = self._interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             raise RuntimeError("interaction has no channel to post in")
         user = self._interaction.user
         log.info("interaction %s token expired; posting to the channel", self._interaction.id)
-        await channel.send(
+        return await channel.send(
             content=f"{user.mention} {content}".strip(),
             embed=embed or discord.utils.MISSING,
             file=image.to_file() if image else discord.utils.MISSING,
@@ -144,8 +152,8 @@ class MessageReply:
 
     async def finish(
         self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
-    ) -> None:
-        await self._message.edit(
+    ) -> discord.Message | None:
+        return await self._message.edit(
             content=content, embed=embed, attachments=[image.to_file()] if image else []
         )
 
@@ -209,15 +217,18 @@ async def run_and_deliver(
     job: Job,
     reply: Reply,
     requester: discord.abc.User,
+    mod_log: discord.abc.Messageable | None = None,
 ) -> None:
-    """Execute the job with live progress, then put the image or one clear sentence in the reply."""
+    """Execute the job with live progress, then put the image or one clear sentence in the
+    reply, and record it in the server's moderation log if it has one."""
     progress = LiveProgress(reply)
     try:
         result = await runner.execute(job, progress.on_event)
     except VibeDreamError as error:
         log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
         await progress.stop()
-        await reply.finish(failure_line(error.user_message))
+        shown = await reply.finish(failure_line(error.user_message))
+        await _record(mod_log, job, requester, shown, outcome=error.user_message)
         return
     except BaseException:
         await progress.stop()
@@ -226,9 +237,29 @@ async def run_and_deliver(
     fitted = await asyncio.to_thread(fit_for_upload, result.image, reply.filesize_limit)
     if fitted is None:
         log.warning("job %s: image too large for a %d-byte limit", job.id, reply.filesize_limit)
-        await reply.finish(failure_line("The image is too large to upload here."))
+        shown = await reply.finish(failure_line(TOO_LARGE))
+        await _record(mod_log, job, requester, shown, outcome=TOO_LARGE)
         return
     result = dataclasses.replace(result, image=fitted)
     image = ImageFile(fitted.data, f"imagine-{job.id}.{fitted.extension}")
     embed = result_embed(result, image.filename, requester, reference_url=job.request.image)
-    await reply.finish("", embed, image)
+    shown = await reply.finish("", embed, image)
+    await _record(mod_log, job, requester, shown, outcome=None)
+
+
+async def _record(
+    mod_log: discord.abc.Messageable | None,
+    job: Job,
+    requester: discord.abc.User,
+    shown: discord.Message | None,
+    *,
+    outcome: str | None,
+) -> None:
+    """One entry in the moderation log: who, what prompt, and a link to what was posted."""
+    if mod_log is None:
+        return
+    entry = mod_log_embed(job, requester, shown.jump_url if shown else None, outcome)
+    try:
+        await mod_log.send(embed=entry)
+    except discord.HTTPException as error:
+        log.warning("could not write job %s to the moderation log: %s", job.id, error)

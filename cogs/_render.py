@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import discord
 
+from bot.db import GuildSettings, Job, Tally
 from bot.jobs import JobResult
+from bot.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.polling import Estimate
+from bot.refusals import Refused
+from bot.usage import Allowance, MemberReport, ServerReport
 from bot.vibedream import SIZES, Size
 
 EMBED_COLOUR = discord.Colour.from_rgb(124, 92, 255)
@@ -49,6 +53,17 @@ def failure_line(message: str) -> str:
     return f"❌ {message}"
 
 
+def refusal_text(refusal: Refused) -> str:
+    """The core's sentence, with what only Discord can show: reset times, channel links."""
+    text = refusal.message
+    if isinstance(refusal, LimitReached) and refusal.resets_at is not None:
+        text += f" It resets {discord.utils.format_dt(refusal.resets_at, 'R')}."
+    if isinstance(refusal, ChannelNotAllowed):
+        channels = " ".join(f"<#{channel_id}>" for channel_id in sorted(refusal.channel_ids))
+        text += f" Try {channels}."
+    return text
+
+
 def trimmed(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -71,4 +86,110 @@ def result_embed(
     embed.add_field(name="Cost", value=money(result.cost_cents))
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Job {result.job_id} · Z-Image Turbo")
+    return embed
+
+
+def mod_log_embed(
+    job: Job, requester: discord.abc.User, result_url: str | None, failure: str | None
+) -> discord.Embed:
+    """A moderation-log entry. Mentions inside an embed never ping."""
+    embed = discord.Embed(
+        title="Image failed" if failure else "Image made",
+        description=trimmed(discord.utils.escape_markdown(job.request.prompt), PROMPT_IN_EMBED),
+        colour=discord.Colour.red() if failure else EMBED_COLOUR,
+        timestamp=discord.utils.utcnow(),
+    )
+    embed.add_field(name="Member", value=f"<@{requester.id}>")
+    embed.add_field(name="Channel", value=f"<#{job.requester.channel_id}>")
+    if result_url:
+        embed.add_field(name="Result", value=f"[Jump to it]({result_url})")
+    if failure:
+        embed.add_field(name="Why", value=trimmed(failure, 1024), inline=False)
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def _limit(value: int | None, unit: str = "") -> str:
+    return "no limit" if value is None else f"{value}{unit}"
+
+
+def _cents_limit(value: int | None) -> str:
+    return "no limit" if value is None else money(value)
+
+
+def limits_embed(limits: Limits, settings: GuildSettings, note: str | None) -> discord.Embed:
+    """Every limit in force, for /limits."""
+    zone_name = limits.timezone.key
+    embed = discord.Embed(
+        title="Limits in this server",
+        description=(note + "\n" if note else "")
+        + f"Days and months reset at midnight **{zone_name}**.",
+        colour=EMBED_COLOUR,
+    )
+    embed.add_field(name="Images per member per day", value=_limit(limits.user_daily_images))
+    embed.add_field(name="Cooldown per member", value=_limit(limits.user_cooldown_seconds, " s"))
+    embed.add_field(name="In progress per member", value=_limit(limits.user_max_concurrent))
+    embed.add_field(
+        name="Server budget per day", value=_cents_limit(limits.guild_daily_budget_cents)
+    )
+    embed.add_field(
+        name="Server budget per month", value=_cents_limit(limits.guild_monthly_budget_cents)
+    )
+    channels = " ".join(f"<#{c}>" for c in sorted(limits.channel_ids)) or "all channels"
+    embed.add_field(name="/imagine allowed in", value=channels, inline=False)
+    terms = ", ".join(f"“{discord.utils.escape_markdown(t)}”" for t in limits.blocked_terms)
+    embed.add_field(name="Blocked words", value=trimmed(terms or "none", 1024), inline=False)
+    embed.add_field(
+        name="Moderation log",
+        value=f"<#{settings.log_channel_id}>" if settings.log_channel_id else "off",
+    )
+    embed.add_field(
+        name="Exempt role",
+        value=f"<@&{settings.exempt_role_id}>" if settings.exempt_role_id else "none",
+    )
+    return embed
+
+
+def _tally(tally: Tally) -> str:
+    return f"{tally.images} images · {money(tally.cents)}"
+
+
+def _allowance(allowance: Allowance, *, cents: bool) -> str:
+    show = money if cents else str
+    text = f"{show(allowance.left)} left of {show(allowance.cap)}"
+    if allowance.resets_at is not None:
+        text += f" · resets {discord.utils.format_dt(allowance.resets_at, 'R')}"
+    return text
+
+
+def _add_totals(embed: discord.Embed, report: MemberReport | ServerReport) -> None:
+    embed.add_field(name="Today", value=_tally(report.today))
+    embed.add_field(name="This month", value=_tally(report.month))
+    embed.add_field(name="All time", value=_tally(report.all_time))
+    for allowance in report.allowances:
+        is_money = allowance.name.startswith("Server budget")
+        embed.add_field(name=allowance.name, value=_allowance(allowance, cents=is_money))
+
+
+def member_usage_embed(report: MemberReport, member: discord.abc.User) -> discord.Embed:
+    embed = discord.Embed(title=f"Usage of {member.display_name}", colour=EMBED_COLOUR)
+    _add_totals(embed, report)
+    if report.ready_at is not None:
+        embed.add_field(
+            name="Cooldown", value=f"ready {discord.utils.format_dt(report.ready_at, 'R')}"
+        )
+    if report.exempt:
+        embed.set_footer(text="Exempt from the per-member limits by role.")
+    return embed
+
+
+def server_usage_embed(report: ServerReport, *, chart: str) -> discord.Embed:
+    embed = discord.Embed(title="Usage of this server", colour=EMBED_COLOUR)
+    _add_totals(embed, report)
+    leaders = "\n".join(
+        f"{rank}. <@{entry.user_id}>: {_tally(entry.tally)}"
+        for rank, entry in enumerate(report.top_members, start=1)
+    )
+    embed.add_field(name="Top members this month", value=leaders or "nobody yet", inline=False)
+    embed.set_image(url=f"attachment://{chart}")
     return embed

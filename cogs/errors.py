@@ -9,10 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.refusals import Refused
-from cogs._render import failure_line
+from cogs._render import failure_line, refusal_text
 
 log = logging.getLogger(__name__)
 
+PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
 UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
 
 
@@ -21,9 +22,14 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
     with its traceback and gets a generic one. Never leaves a spinner behind."""
     original = getattr(error, "original", error)
     if isinstance(original, Refused):
-        message = original.message
-    elif isinstance(error, app_commands.MissingPermissions | app_commands.NoPrivateMessage):
-        message = "You can't use that here."
+        message = refusal_text(original)
+    elif isinstance(error, app_commands.MissingPermissions):
+        names = ", ".join(
+            PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions
+        )
+        message = f"You need the {names} permission for that."
+    elif isinstance(error, app_commands.NoPrivateMessage):
+        message = "That only works in a server."
     else:
         command = interaction.command.qualified_name if interaction.command else "interaction"
         log.error("unexpected error in %s", command, exc_info=original)

@@ -16,7 +16,7 @@ from bot.imaging import Reference, check_reference
 from bot.refusals import Refused
 from bot.vibedream import FORMATS, MAX_PROMPT_LENGTH, MAX_SEED, SIZES
 from cogs._delivery import InteractionReply, MessageReply, run_and_deliver
-from cogs._render import SIZE_NAMES, failure_line
+from cogs._render import SIZE_NAMES, failure_line, refusal_text
 from cogs.errors import report_error
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ def first_image(message: discord.Message) -> discord.Attachment | None:
         ):
             return attachment
     return None
+
+
+def role_ids(user: discord.abc.User) -> list[int]:
+    return [role.id for role in user.roles] if isinstance(user, discord.Member) else []
 
 
 def as_reference(attachment: discord.Attachment) -> Reference:
@@ -171,9 +175,23 @@ class Imagine(commands.Cog):
             strength=strength,
             reference=reference,
         )
-        job = await runner.admit(requester, request)
+        job = await runner.admit(requester, request, role_ids=role_ids(interaction.user))
         await interaction.response.defer(thinking=True)
-        await run_and_deliver(runner, job, InteractionReply(interaction), interaction.user)
+        await run_and_deliver(
+            runner,
+            job,
+            InteractionReply(interaction),
+            interaction.user,
+            await self._mod_log(interaction.guild_id),
+        )
+
+    async def _mod_log(self, guild_id: int | None) -> discord.PartialMessageable | None:
+        if guild_id is None:
+            return None
+        settings = await self.bot.database.guild_settings(guild_id)
+        if settings.log_channel_id is None:
+            return None
+        return self.bot.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
 
     def _requester(self, interaction: discord.Interaction) -> Requester:
         if interaction.guild_id is None and not self.bot.settings.allow_dms:
@@ -213,12 +231,13 @@ class Imagine(commands.Cog):
             request = await self.bot.runner.prepare(
                 requester, prompt=prompt, reference=as_reference(attachment)
             )
-            job = await self.bot.runner.admit(requester, request)
+            job = await self.bot.runner.admit(requester, request, role_ids=role_ids(message.author))
         except Refused as refusal:
-            await message.reply(failure_line(refusal.message), mention_author=False)
+            await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
         reply = await MessageReply.post(anchor)
-        await run_and_deliver(self.bot.runner, job, reply, message.author)
+        mod_log = await self._mod_log(guild_id)
+        await run_and_deliver(self.bot.runner, job, reply, message.author, mod_log)
 
     async def _image_for(
         self, message: discord.Message

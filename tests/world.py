@@ -19,8 +19,10 @@ from bot.settings import Settings
 from bot.vibedream import VibeDreamClient
 from tests.conftest import FAST_RETRY, FAST_TIMEOUTS
 from tests.fakes.discord_harness import (
+    DEFAULT_MEMBER_PERMISSIONS,
     DEFAULT_USER,
     make_guild,
+    make_role,
     member_overwrite,
     running_bot,
     slash,
@@ -30,6 +32,8 @@ from tests.fakes.fake_discord import FakeDiscord, FakeMessage, InteractionRecord
 from tests.fakes.fake_vibedream import FakeVibeDream
 
 GUILD_ID = 400_000_000_000_000_001
+EXEMPT_ROLE = 600_000_000_000_000_001
+MOD_LOG = 500_000_000_000_000_003
 GENERAL = 500_000_000_000_000_001
 NO_FILES = 500_000_000_000_000_002  # the bot may not attach files here
 
@@ -47,10 +51,48 @@ class World:
     api: FakeVibeDream
     database: Database
 
-    async def imagine(self, channel_id: int = GENERAL, **options: Any) -> InteractionRecord:
+    async def command(
+        self,
+        name: str,
+        channel_id: int = GENERAL,
+        *,
+        as_user: dict[str, Any] = DEFAULT_USER,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+        roles: tuple[int, ...] = (),
+        **options: Any,
+    ) -> InteractionRecord:
         return await slash(
-            self.bot, self.discord, "imagine", options, guild_id=GUILD_ID, channel_id=channel_id
+            self.bot,
+            self.discord,
+            name,
+            options,
+            user=as_user,
+            guild_id=GUILD_ID,
+            channel_id=channel_id,
+            permissions=permissions,
+            roles=roles,
         )
+
+    def channel(self, channel_id: int) -> dict[str, Any]:
+        """A channel as an option value: its payload, as Discord resolves it."""
+        return {**self.discord.channels[channel_id], "permissions": str(DEFAULT_MEMBER_PERMISSIONS)}
+
+    async def imagine(self, channel_id: int = GENERAL, **options: Any) -> InteractionRecord:
+        return await self.command("imagine", channel_id, **options)
+
+    async def answered(self, record: InteractionRecord) -> dict[str, Any]:
+        """The message an interaction was answered with: its first response, or for a deferred
+        one, what the original response became."""
+        await self.discord.wait_for(lambda: record.acknowledged)
+        if record.response_type != 5:
+            assert record.response_data is not None
+            return record.response_data
+
+        def filled() -> FakeMessage | None:
+            message = self.discord.interaction_original(record.id)
+            return message if message and (message.content or message.embeds) else None
+
+        return self.discord.message_payload(await self.discord.wait_for(filled))
 
     async def settled(self, record: InteractionRecord, within: float = 10.0) -> FakeMessage:
         """The interaction's reply once it shows a final state: an image or a failure line."""
@@ -96,6 +138,14 @@ def mention_problems(body: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Tests start from no limits at all and set the ones they are about.
+NO_DEFAULT_LIMITS = {
+    "default_user_daily_images": 0,
+    "default_user_max_concurrent": 0,
+    "default_guild_daily_budget_cents": 0,
+}
+
+
 def settings_for(
     fake_api: FakeVibeDream, fake_discord: FakeDiscord, db: Path, **extra: Any
 ) -> Settings:
@@ -105,7 +155,7 @@ def settings_for(
         vibedream_base_url=fake_api.base_url,
         database_url=f"sqlite:///{db}",
         _env_file=None,  # type: ignore[call-arg]
-        **extra,
+        **{**NO_DEFAULT_LIMITS, **extra},
     )
 
 
@@ -130,7 +180,12 @@ async def running_world(
             retry=FAST_RETRY,
             timeouts=FAST_TIMEOUTS,
         )
-        runner = JobRunner(database, api, max_seconds=config.generation_timeout_seconds)
+        runner = JobRunner(
+            database,
+            api,
+            max_seconds=config.generation_timeout_seconds,
+            default_limits=config.default_limits,
+        )
         bot = ImagineBot(settings=config, database=database, runner=runner)
         try:
             async with running_bot(bot, fake_discord):
@@ -143,7 +198,9 @@ async def running_world(
                     channels=[
                         text_channel("general", channel_id=GENERAL),
                         text_channel("no-files", channel_id=NO_FILES, overwrites=[no_files]),
+                        text_channel("mod-log", channel_id=MOD_LOG),
                     ],
+                    roles=[make_role("trusted", role_id=EXEMPT_ROLE)],
                     members=[],
                     owner_id=int(DEFAULT_USER["id"]),
                 )

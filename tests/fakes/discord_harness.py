@@ -225,6 +225,7 @@ async def _deliver(
     permissions: int,
     app_permissions: int | None,
     message: Payload | None = None,
+    roles: Sequence[int] = (),
 ) -> InteractionRecord:
     """Build an INTERACTION_CREATE as Discord sends it, register it with the fake (which starts
     its 3 s / 15 min clocks) and hand it to discord.py."""
@@ -250,7 +251,7 @@ async def _deliver(
             "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
             "guild_locale": "en-US",
             "channel": {**channel, "guild_id": str(guild_id), "permissions": str(permissions)},
-            "member": {**make_member(user), "permissions": str(permissions)},
+            "member": {**make_member(user, roles=roles), "permissions": str(permissions)},
             "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,  # GUILD
         }
@@ -353,6 +354,7 @@ async def slash(
     permissions: int = DEFAULT_MEMBER_PERMISSIONS,
     app_permissions: int | None = None,
     attachments: Mapping[str, Payload] | None = None,
+    roles: Sequence[int] = (),
 ) -> InteractionRecord:
     """Invoke a slash command; `name` may be a path ("image generate") for subcommands.
 
@@ -397,6 +399,7 @@ async def slash(
         channel_id=channel_id,
         permissions=permissions,
         app_permissions=app_permissions,
+        roles=roles,
     )
 
 

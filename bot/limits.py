@@ -1,0 +1,158 @@
+"""The limits a server sets on spending, and the check every job passes before it is admitted.
+
+Pure policy: the numbers come from the ledger (bot/db.py), which runs `check_admission` inside
+the same transaction that records the job, so concurrent requests cannot overshoot a limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot.refusals import Refused
+
+UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force for one server; None means no limit."""
+
+    user_daily_images: int | None = None
+    user_cooldown_seconds: int | None = None
+    user_max_concurrent: int | None = None
+    guild_daily_budget_cents: int | None = None
+    guild_monthly_budget_cents: int | None = None
+    timezone: ZoneInfo = UTC
+    exempt_role_id: int | None = None
+    channel_ids: frozenset[int] = frozenset()  # where /imagine may be used; empty means anywhere
+    blocked_terms: tuple[str, ...] = ()
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The server's current day and month in its own time zone, for counting and resets."""
+
+    day_start: datetime
+    day_end: datetime
+    month_start: datetime
+    month_end: datetime
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the ledger says, at the moment of admission, about the requester and the server."""
+
+    user_jobs_today: int
+    user_last_job_at: float | None
+    user_jobs_in_flight: int
+    guild_cents_today: int
+    guild_cents_this_month: int
+
+
+class LimitReached(Refused):
+    def __init__(self, message: str, resets_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
+
+
+class ChannelNotAllowed(Refused):
+    def __init__(self, channel_ids: frozenset[int]) -> None:
+        super().__init__("Images can't be made in this channel.")
+        self.channel_ids = channel_ids
+
+
+class BlockedPrompt(Refused):
+    pass
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA time zone name, sorted (read from disk once)."""
+    return tuple(sorted(available_timezones()))
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The server's time zone; UTC when unset or unknown."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def periods(now: datetime, timezone: ZoneInfo) -> Periods:
+    local = now.astimezone(timezone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Add a day in local calendar terms, then re-anchor at midnight (days are not always 24 h).
+    day_end = (day_start + timedelta(days=1, hours=3)).replace(hour=0)
+    month_start = day_start.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1)
+    return Periods(day_start, day_end, month_start, month_end)
+
+
+def check_request(limits: Limits, channel_id: int, prompt: str) -> None:
+    """The checks that need no ledger: the channel, and the words in the prompt."""
+    if limits.channel_ids and channel_id not in limits.channel_ids:
+        raise ChannelNotAllowed(limits.channel_ids)
+    term = blocked_term_in(prompt, limits.blocked_terms)
+    if term is not None:
+        raise BlockedPrompt(f"Your prompt contains “{term}”, which this server has blocked.")
+
+
+def blocked_term_in(prompt: str, terms: tuple[str, ...]) -> str | None:
+    """The first blocked word or phrase in the prompt, matched whole and ignoring case."""
+    for term in terms:
+        words = r"\s+".join(re.escape(word) for word in term.split())
+        if re.search(rf"(?<!\w){words}(?!\w)", prompt, re.IGNORECASE):
+            return term
+    return None
+
+
+def check_admission(
+    limits: Limits,
+    usage: Usage,
+    periods: Periods,
+    *,
+    now: datetime,
+    exempt: bool,
+    expected_cents: int,
+) -> None:
+    """Raise LimitReached, naming the limit and when it resets, if this job would break one."""
+    if not exempt:
+        if limits.user_daily_images is not None and (
+            usage.user_jobs_today >= limits.user_daily_images
+        ):
+            raise LimitReached(
+                f"You've used your {limits.user_daily_images} images for today on this server.",
+                periods.day_end,
+            )
+        if limits.user_cooldown_seconds is not None and usage.user_last_job_at is not None:
+            ready = usage.user_last_job_at + limits.user_cooldown_seconds
+            if now.timestamp() < ready:
+                raise LimitReached(
+                    f"This server has a {limits.user_cooldown_seconds}s cooldown between images.",
+                    datetime.fromtimestamp(ready, UTC),
+                )
+        if limits.user_max_concurrent is not None and (
+            usage.user_jobs_in_flight >= limits.user_max_concurrent
+        ):
+            raise LimitReached(
+                f"You already have {usage.user_jobs_in_flight} images in progress; "
+                "wait for one to finish."
+            )
+    budget = limits.guild_daily_budget_cents
+    if budget is not None and usage.guild_cents_today + expected_cents > budget:
+        raise LimitReached("This server has spent its image budget for today.", periods.day_end)
+    budget = limits.guild_monthly_budget_cents
+    if budget is not None and usage.guild_cents_this_month + expected_cents > budget:
+        raise LimitReached(
+            "This server has spent its image budget for this month.", periods.month_end
+        )

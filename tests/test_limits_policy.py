@@ -1,0 +1,97 @@
+"""The limit policy on its own: periods in a server's time zone, blocked terms, boundaries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.limits import (
+    LimitReached,
+    Limits,
+    Usage,
+    blocked_term_in,
+    check_admission,
+    periods,
+    zone,
+)
+
+NOW = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)
+
+
+def test_days_and_months_follow_the_server_time_zone_across_dst() -> None:
+    """Paris changes its clocks on 29 March: the day still ends at local midnight."""
+    window = periods(NOW, zone("Europe/Paris"))
+    assert window.day_start.isoformat() == "2026-03-29T00:00:00+01:00"
+    assert window.day_end.isoformat() == "2026-03-30T00:00:00+02:00"
+    assert window.month_end.isoformat() == "2026-04-01T00:00:00+02:00"
+
+
+def test_an_unknown_time_zone_means_utc() -> None:
+    """A zone name the system does not know falls back to UTC instead of failing."""
+    assert zone("Mars/Olympus").key == "UTC" and zone(None).key == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "found"),
+    [
+        ("a Cat on a mat", "cat"),
+        ("category theory", None),
+        ("hot   dog stand", "hot dog"),
+        ("cat-like", "cat"),
+        ("scatter", None),
+    ],
+)
+def test_blocked_terms_match_whole_words_in_any_case(prompt: str, found: str | None) -> None:
+    """Words and phrases match whole, ignoring case and spacing; parts of words do not."""
+    assert blocked_term_in(prompt, ("cat", "hot dog")) == found
+
+
+def test_limits_refuse_exactly_at_the_boundary() -> None:
+    """With 3 a day, the 3rd is allowed and the 4th refused, naming the reset."""
+    limits = Limits(user_daily_images=3)
+    window = periods(NOW, zone(None))
+    check_admission(
+        limits, Usage(2, None, 0, 0, 0), window, now=NOW, exempt=False, expected_cents=1
+    )
+    with pytest.raises(LimitReached) as caught:
+        check_admission(
+            limits, Usage(3, None, 0, 0, 0), window, now=NOW, exempt=False, expected_cents=1
+        )
+    assert caught.value.resets_at == window.day_end
+
+
+def test_budgets_count_the_expected_cost_of_the_new_job() -> None:
+    """A budget of 10 with 9 spent refuses a job expected to cost 2, allows one costing 1."""
+    limits = Limits(guild_daily_budget_cents=10)
+    window = periods(NOW, zone(None))
+    spent = Usage(0, None, 0, 9, 9)
+    check_admission(limits, spent, window, now=NOW, exempt=False, expected_cents=1)
+    with pytest.raises(LimitReached):
+        check_admission(limits, spent, window, now=NOW, exempt=False, expected_cents=2)
+
+
+def test_exemption_skips_member_limits_but_not_budgets() -> None:
+    """An exempt member ignores per-member limits; the server's money limits still hold."""
+    limits = Limits(user_daily_images=1, user_max_concurrent=1, guild_daily_budget_cents=5)
+    window = periods(NOW, zone(None))
+    busy = Usage(10, NOW.timestamp(), 4, 4, 4)
+    check_admission(limits, busy, window, now=NOW, exempt=True, expected_cents=1)
+    with pytest.raises(LimitReached, match="budget"):
+        check_admission(limits, busy, window, now=NOW, exempt=True, expected_cents=2)
+
+
+def test_cooldown_reports_when_it_ends() -> None:
+    """A cooldown refusal says the exact moment the member may ask again."""
+    limits = Limits(user_cooldown_seconds=60)
+    last = NOW.timestamp() - 15
+    with pytest.raises(LimitReached) as caught:
+        check_admission(
+            limits,
+            Usage(1, last, 0, 0, 0),
+            periods(NOW, zone(None)),
+            now=NOW,
+            exempt=False,
+            expected_cents=1,
+        )
+    assert caught.value.resets_at == datetime.fromtimestamp(last + 60, UTC)
