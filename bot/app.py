@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import aiohttp
 
 from bot.db import Database
@@ -9,6 +12,18 @@ from bot.discord_bot import ImagineBot
 from bot.jobs import JobRunner
 from bot.settings import Settings
 from bot.vibedream import VibeDreamClient
+
+
+def _stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    shutdowns: set[asyncio.Task[None]] = set()  # keeps the task referenced until it ends
+
+    def shut_down() -> None:
+        if not shutdowns:
+            shutdowns.add(loop.create_task(bot.shutdown(grace_seconds)))
+
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, shut_down)
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
@@ -29,6 +44,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 default_size=settings.default_size,
                 default_format=settings.default_format,
                 default_limits=settings.default_limits,
+                concurrency=settings.generation_concurrency,
             )
             bot = ImagineBot(
                 settings=settings, database=database, runner=runner, force_sync=sync_only
@@ -37,7 +53,8 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             async with bot:
                 if sync_only:
                     await bot.login(token)  # runs setup_hook, which syncs
-                else:
-                    await bot.start(token)
+                    return
+                _stop_gracefully_on_signals(bot, settings.shutdown_grace_seconds)
+                await bot.start(token)
     finally:
         await database.close()

@@ -47,6 +47,15 @@ class Requester:
 
 
 @dataclass(frozen=True)
+class ReplyPlace:
+    """Where a job's reply is shown: a message, and the interaction token that may edit it."""
+
+    message_id: int | None
+    token: str | None
+    token_expires_at: float | None
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     requester: Requester
@@ -60,6 +69,8 @@ class Job:
     created_at: float
     submitted_at: float | None
     finished_at: float | None
+    reply: ReplyPlace
+    delivered_at: float | None
 
     @property
     def charged_cents(self) -> int:
@@ -279,6 +290,37 @@ class Database:
         )
         return [_job_from_row(row) for row in rows]
 
+    async def undelivered_jobs(self, *, since: float) -> list[Job]:
+        """Jobs created since `since` whose requester has not yet seen how they ended."""
+        rows = await self._connection.execute_fetchall(
+            "SELECT * FROM jobs WHERE delivered_at IS NULL AND created_at >= ? ORDER BY id",
+            (since,),
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def record_reply(
+        self,
+        job_id: int,
+        *,
+        message_id: int | None = None,
+        token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> None:
+        """Remember where a job's reply is shown (only the parts given)."""
+        await self._update(
+            "UPDATE jobs SET reply_message_id = COALESCE(?, reply_message_id),"
+            " reply_token = COALESCE(?, reply_token),"
+            " reply_token_expires_at = COALESCE(?, reply_token_expires_at) WHERE id = ?",
+            (message_id, token, token_expires_at, job_id),
+        )
+
+    async def mark_delivered(self, job_id: int) -> None:
+        """The requester has seen the outcome: the interaction token is no longer needed."""
+        await self._update(
+            "UPDATE jobs SET delivered_at = ?, reply_token = NULL WHERE id = ?",
+            (self._clock(), job_id),
+        )
+
     async def total_charged_cents(self) -> int:
         """All money the ledger counts as spent, across every server."""
         row = await self._fetch_one(f"SELECT {_CHARGED} FROM jobs")
@@ -450,4 +492,8 @@ def _job_from_row(row: aiosqlite.Row) -> Job:
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
+        reply=ReplyPlace(
+            row["reply_message_id"], row["reply_token"], row["reply_token_expires_at"]
+        ),
+        delivered_at=row["delivered_at"],
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 
 import discord
 from discord import app_commands
@@ -16,7 +19,14 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.usage", "cogs.limits")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.imagine",
+    "cogs.results",
+    "cogs.usage",
+    "cogs.limits",
+    "cogs.recovery",
+)
 # Everything the bot needs in a channel; the invite URL asks for exactly this.
 REQUIRED_PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -49,6 +59,7 @@ class ImagineBot(commands.Bot):
         self.database = database
         self.runner = runner
         self._force_sync = force_sync
+        self._jobs_running: set[asyncio.Task[object]] = set()
         dms = settings.allow_dms
         self.tree.allowed_contexts = app_commands.AppCommandContext(
             guild=True, dm_channel=dms, private_channel=dms
@@ -90,6 +101,30 @@ class ImagineBot(commands.Bot):
             log.info("Synced %d commands globally (may take a while to appear)", len(definitions))
         await self.database.set_state(SYNC_FINGERPRINT_KEY, fingerprint)
         return True
+
+    @contextlib.contextmanager
+    def tracking(self, task: asyncio.Task[object] | None) -> Iterator[None]:
+        """Count a task as a job in progress, for a graceful shutdown to wait for."""
+        if task is not None:
+            self._jobs_running.add(task)
+        try:
+            yield
+        finally:
+            self._jobs_running.discard(task)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop taking jobs, give those in progress `grace_seconds` to finish, then stop; the
+        next start delivers whatever was still running."""
+        log.info("Shutting down: %d jobs in progress", len(self._jobs_running))
+        self.runner.stop_admitting()
+        running = set(self._jobs_running)
+        if running:
+            _, unfinished = await asyncio.wait(running, timeout=grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            log.info("%d jobs left for the next start", len(unfinished))
+        await self.close()
 
     async def on_message(self, message: discord.Message) -> None:
         """No text commands: mentions are handled by the imagine cog's own listener."""

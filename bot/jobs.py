@@ -8,6 +8,7 @@ path out, so no failure loses the record of money spent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -28,7 +29,7 @@ from bot.limits import (
     periods,
     zone,
 )
-from bot.polling import Estimate
+from bot.polling import DEFAULT_ESTIMATE, Estimate
 from bot.refusals import Refused
 from bot.vibedream import (
     MAX_PROMPT_LENGTH,
@@ -38,12 +39,15 @@ from bot.vibedream import (
     GenerationRequest,
     OutputFormat,
     Size,
+    Submission,
     SubmitOutcomeUnknown,
     VibeDreamClient,
     VibeDreamError,
 )
 
 log = logging.getLogger(__name__)
+
+RESTARTING = "The bot is restarting; please try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class JobRunner:
         default_size: Size = "1024*1024",
         default_format: OutputFormat = "jpeg",
         default_limits: Limits = NO_LIMITS,
+        concurrency: int = 32,
         seeds: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -106,6 +111,9 @@ class JobRunner:
         self._default_size = default_size
         self._default_format = default_format
         self._default_limits = default_limits
+        # At most this many jobs talk to the API at once; the rest wait, shown as queued.
+        self._slots = asyncio.Semaphore(concurrency)
+        self._admitting = True
         self._seeds = seeds or random.Random()
         self._clock = clock
         self._wall_clock = wall_clock
@@ -171,6 +179,8 @@ class JobRunner:
         Raises Refused (LimitReached, ChannelNotAllowed, BlockedPrompt) without recording
         anything. Fast: call it before replying, so that a refusal can still be private.
         """
+        if not self._admitting:
+            raise Refused(RESTARTING)
         limits = await self.limits_for(requester.guild_id)
         check_request(limits, requester.channel_id, request.prompt)
         now = datetime.fromtimestamp(self._wall_clock(), UTC)
@@ -189,6 +199,10 @@ class JobRunner:
             admit=within_limits,
         )
 
+    def stop_admitting(self) -> None:
+        """Refuse new jobs from now on: the bot is shutting down."""
+        self._admitting = False
+
     async def run(
         self,
         requester: Requester,
@@ -203,50 +217,92 @@ class JobRunner:
         """Generate an admitted job's image; on failure settle the row, then raise the
         VibeDreamError."""
         started = self._clock()
-        request = job.request
         await _emit(on_event, Queued(job))
+        async with self._slots:
+            submission = await self._submit(job)
+            await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
+            return await self._complete(
+                job, submission.prediction_id, submission.estimate, on_event, started
+            )
 
+    async def resume(self, job: Job, on_event: EventSink | None = None) -> JobResult:
+        """Finish a job an earlier run submitted (or completed but never delivered)."""
+        assert job.prediction_id is not None, "only submitted jobs can be resumed"
+        async with self._slots:
+            return await self._complete(
+                job, job.prediction_id, DEFAULT_ESTIMATE, on_event, self._clock()
+            )
+
+    async def release(self, job: Job, reason: str) -> None:
+        """End a job that never reached the API: nothing was spent."""
+        await self._db.settle(job.id, JobState.RELEASED, error_code=reason)
+
+    async def _submit(self, job: Job) -> Submission:
+        submit = asyncio.ensure_future(self._api.submit(job.request))
         try:
-            submission = await self._api.submit(request)
+            await asyncio.shield(submit)
+        except asyncio.CancelledError:
+            # Stopped mid-submit: still wait for the answer, so that the ledger knows whether
+            # the API took the job (and what it costs) instead of guessing.
+            with contextlib.suppress(VibeDreamError):
+                await self._settle_submit(job, submit)
+            raise
+        except VibeDreamError:
+            pass  # settled and raised just below
+        return await self._settle_submit(job, submit)
+
+    async def _settle_submit(self, job: Job, submit: asyncio.Future[Submission]) -> Submission:
+        try:
+            submission = await submit
         except SubmitOutcomeUnknown as error:
-            await self._settle(job.id, JobState.FAILED, error)
+            await self._settle(job.id, JobState.FAILED, error)  # may be billed: cost unknown
             raise
         except VibeDreamError as error:
-            await self._settle(job.id, JobState.RELEASED, error)
+            await self._settle(job.id, JobState.RELEASED, error)  # refused: nothing spent
             raise
-        except asyncio.CancelledError:
-            # Stopped mid-submit: the API may have accepted it, so its cost stays unknown.
-            await asyncio.shield(self._settle(job.id, JobState.FAILED, None, "cancelled"))
-            raise
+        await self._record_submission(job, submission)
+        return submission
+
+    async def _record_submission(self, job: Job, submission: Submission) -> None:
         await self._db.mark_submitted(job.id, submission.prediction_id, submission.cost_cents)
         if submission.cost_cents is not None:
             self.expected_cost_cents = submission.cost_cents
-        await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
+
+    async def _complete(
+        self,
+        job: Job,
+        prediction_id: str,
+        estimate: Estimate,
+        on_event: EventSink | None,
+        started: float,
+    ) -> JobResult:
+        """Poll, download and settle. A cancellation leaves the row 'submitted' for a restart
+        to resume."""
 
         async def report_progress(elapsed: float, estimate: Estimate) -> None:
             await _emit(on_event, Progress(job.id, elapsed, estimate))
 
-        # A cancellation from here on leaves the row 'submitted' so a restart can resume it.
         try:
             prediction = await self._api.wait(
-                submission.prediction_id,
-                estimate=submission.estimate,
+                prediction_id,
+                estimate=estimate,
                 max_seconds=self._max_seconds,
                 on_progress=report_progress,
             )
             if not prediction.outputs:
                 raise BadOutput("completed prediction has no outputs")
             await _emit(on_event, Downloading(job.id))
-            image = await self._api.download(prediction.outputs[0], request)
+            image = await self._api.download(prediction.outputs[0], job.request)
         except VibeDreamError as error:
             await self._settle(job.id, JobState.FAILED, error)
             raise
         await self._db.settle(job.id, JobState.COMPLETED)
+        settled = await self._db.get_job(job.id)
         return JobResult(
             job_id=job.id,
-            request=request,
+            request=job.request,
             image=image,
-            cost_cents=submission.cost_cents,
+            cost_cents=settled.cost_cents if settled else None,
             seconds=self._clock() - started,
         )
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     allow_dms: bool = False
     generation_timeout_seconds: float = Field(120.0, gt=0, le=900)
     expected_cost_cents: int = Field(1, ge=0)
+    generation_concurrency: int = Field(32, ge=1, le=1000)
+    shutdown_grace_seconds: float = Field(20.0, ge=0, le=600)
     # What a server gets until its moderators choose otherwise; 0 means no limit.
     default_user_daily_images: int = Field(50, ge=0)
     default_user_cooldown_seconds: int = Field(0, ge=0)

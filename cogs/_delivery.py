@@ -1,7 +1,8 @@
-"""Running an admitted job while a Discord reply shows its progress, then its result.
+"""Running a job while a Discord reply shows its progress, then delivering its outcome.
 
 The same flow serves every entry point; only the reply differs: the response to an interaction
-(a slash command or a modal), or a message the bot posts in reply to someone else's.
+(a slash command, a modal, a button), a message the bot posts in reply to someone else's, or,
+after a restart, whichever of those the ledger says the job had.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import dataclasses
 import io
 import logging
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import discord
 
-from bot.db import Job
+from bot.db import Job, Requester
+from bot.discord_bot import ImagineBot
 from bot.imaging import fit_for_upload
-from bot.jobs import Downloading, JobEvent, JobRunner, Queued, Submitted
+from bot.jobs import Downloading, JobEvent, JobResult, Queued, Submitted
 from bot.polling import Estimate
-from bot.vibedream import VibeDreamError
+from bot.refusals import Refused
+from bot.vibedream import GenerationRequest, VibeDreamError
 from cogs._render import (
     failure_line,
     mod_log_embed,
@@ -30,14 +33,17 @@ from cogs._render import (
     queued_line,
     result_embed,
 )
+from cogs._result_buttons import result_view
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 1.5  # seconds between progress edits of one reply
 TOKEN_MARGIN = timedelta(seconds=60)  # stop using an interaction token this close to its end
 TOO_LARGE = "The image is too large to upload here."
+RESTARTING = "⏳ The bot is restarting; your image will be delivered when it is back."
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
+TOKEN_GONE = (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,22 +57,58 @@ class ImageFile:
 
 
 class Reply(Protocol):
-    """Where a job's progress and result appear."""
+    """Where a job's progress and outcome appear."""
 
     @property
     def filesize_limit(self) -> int: ...
 
-    async def show(self, content: str) -> None:
-        """Replace the progress line."""
+    async def show(self, content: str) -> int | None:
+        """Replace the progress line; returns the id of the message showing it, if known."""
 
     async def finish(
-        self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
+        self,
+        content: str,
+        embed: discord.Embed | None = None,
+        image: ImageFile | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         """Replace everything with the final state; returns the message now showing it."""
 
 
+def _final_fields(
+    content: str, embed: discord.Embed | None, image: ImageFile | None, view: discord.ui.View | None
+) -> dict[str, Any]:
+    return {
+        "content": content,
+        "embeds": [embed] if embed else [],
+        "attachments": [image.to_file()] if image else [],
+        "view": view,
+    }
+
+
+async def _post_for(
+    channel: discord.abc.Messageable,
+    user_id: int,
+    content: str,
+    embed: discord.Embed | None,
+    image: ImageFile | None,
+    view: discord.ui.View | None,
+) -> discord.Message:
+    """Post the outcome as a new channel message that notifies the requester, and nobody else
+    (AllowedMentions' own defaults would allow everything)."""
+    return await channel.send(
+        content=f"<@{user_id}> {content}".strip(),
+        embed=embed or discord.utils.MISSING,
+        file=image.to_file() if image else discord.utils.MISSING,
+        view=view or discord.utils.MISSING,
+        allowed_mentions=discord.AllowedMentions(
+            everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
+        ),
+    )
+
+
 class InteractionReply:
-    """The deferred response to an interaction; the channel once its token is nearly spent."""
+    """The deferred response to an interaction; the channel once its token is spent."""
 
     def __init__(self, interaction: discord.Interaction) -> None:
         self._interaction = interaction
@@ -80,82 +122,123 @@ class InteractionReply:
         near_end = discord.utils.utcnow() >= self._interaction.expires_at - TOKEN_MARGIN
         return not (self._token_dead or near_end)
 
-    async def show(self, content: str) -> None:
-        if self._token_usable():
-            await self._edit(content=content)
+    async def show(self, content: str) -> int | None:
+        if not self._token_usable():
+            return None
+        message = await self._edit(content=content)
+        return message.id if message else None
 
     async def finish(
-        self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
+        self,
+        content: str,
+        embed: discord.Embed | None = None,
+        image: ImageFile | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         if self._token_usable():
-            edited = await self._edit(
-                content=content,
-                embeds=[embed] if embed else [],
-                attachments=[image.to_file()] if image else [],
-            )
+            edited = await self._edit(**_final_fields(content, embed, image, view))
             if edited is not None:
                 return edited
-        return await self._post_in_channel(content, embed, image)
+        channel = self._interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            raise RuntimeError("interaction has no channel to post in")
+        log.info("interaction %s token spent; posting to the channel", self._interaction.id)
+        return await _post_for(channel, self._interaction.user.id, content, embed, image, view)
 
     async def _edit(self, **fields: Any) -> discord.Message | None:
         try:
             return await self._interaction.edit_original_response(**fields)
         except discord.HTTPException as error:
-            if error.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
+            if error.code not in TOKEN_GONE:
                 raise
             # Every further try would be an invalid request, which Discord counts towards a ban.
             self._token_dead = True
             return None
 
-    async def _post_in_channel(
-        self, content: str, embed: discord.Embed | None, image: ImageFile | None
-    ) -> discord.Message:
-        channel = self._interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
-            raise RuntimeError("interaction has no channel to post in")
-        user = self._interaction.user
-        log.info("interaction %s token expired; posting to the channel", self._interaction.id)
-        return await channel.send(
-            content=f"{user.mention} {content}".strip(),
-            embed=embed or discord.utils.MISSING,
-            file=image.to_file() if image else discord.utils.MISSING,
-            # Notify the requester and nobody else: AllowedMentions defaults allow everything.
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, replied_user=False, users=[user]
-            ),
-        )
-
 
 class MessageReply:
-    """A message the bot posts in reply to another, then edits."""
+    """A message the bot posted in reply to another, then edits."""
 
-    def __init__(self, message: discord.Message, filesize_limit: int) -> None:
+    def __init__(self, message: discord.PartialMessage | discord.Message, filesize_limit: int):
         self._message = message
         self._filesize_limit = filesize_limit
 
     @classmethod
     async def post(cls, anchor: discord.Message) -> MessageReply:
         message = await anchor.reply(queued_line(), mention_author=False)
-        limit = (
-            anchor.guild.filesize_limit
-            if anchor.guild
-            else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-        )
-        return cls(message, limit)
+        return cls(message, _filesize_limit(anchor.guild))
 
     @property
     def filesize_limit(self) -> int:
         return self._filesize_limit
 
-    async def show(self, content: str) -> None:
+    @property
+    def message_id(self) -> int:
+        return self._message.id
+
+    async def show(self, content: str) -> int | None:
         await self._message.edit(content=content)
+        return self._message.id
 
     async def finish(
-        self, content: str, embed: discord.Embed | None = None, image: ImageFile | None = None
+        self,
+        content: str,
+        embed: discord.Embed | None = None,
+        image: ImageFile | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
-        return await self._message.edit(
-            content=content, embed=embed, attachments=[image.to_file()] if image else []
-        )
+        return await self._message.edit(**_final_fields(content, embed, image, view))
+
+
+class ResumedReply:
+    """After a restart: the job's interaction response while its token lasts, its reply
+    message, or else a new message in the channel that notifies the requester."""
+
+    def __init__(self, bot: ImagineBot, job: Job) -> None:
+        self._bot = bot
+        self._job = job
+        guild_id = job.requester.guild_id
+        self._channel = bot.get_partial_messageable(job.requester.channel_id, guild_id=guild_id)
+
+    @property
+    def filesize_limit(self) -> int:
+        guild_id = self._job.requester.guild_id
+        return _filesize_limit(self._bot.get_guild(guild_id) if guild_id else None)
+
+    async def show(self, content: str) -> int | None:
+        return None  # no progress after a restart: the outcome is moments away
+
+    async def finish(
+        self,
+        content: str,
+        embed: discord.Embed | None = None,
+        image: ImageFile | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        reply = self._job.reply
+        fields = _final_fields(content, embed, image, view)
+        if reply.message_id is not None and reply.token_expires_at is None:
+            return await self._channel.get_partial_message(reply.message_id).edit(**fields)
+        if reply.message_id is not None and reply.token and self._token_usable():
+            webhook = discord.Webhook.partial(
+                self._bot.application_id or 0, reply.token, client=self._bot
+            )
+            with contextlib.suppress(discord.NotFound):
+                try:
+                    return await webhook.edit_message(reply.message_id, **fields)
+                except discord.HTTPException as error:
+                    if error.code not in TOKEN_GONE:
+                        raise
+        user_id = self._job.requester.user_id
+        return await _post_for(self._channel, user_id, content, embed, image, view)
+
+    def _token_usable(self) -> bool:
+        expires = self._job.reply.token_expires_at or 0.0
+        return datetime.now(UTC).timestamp() < expires - TOKEN_MARGIN.total_seconds()
+
+
+def _filesize_limit(guild: discord.Guild | None) -> int:
+    return guild.filesize_limit if guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
 
 class LiveProgress:
@@ -164,11 +247,13 @@ class LiveProgress:
     def __init__(
         self,
         reply: Reply,
+        on_first_message: Callable[[int], Awaitable[None]],
         *,
         interval: float = EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reply = reply
+        self._on_first_message = on_first_message
         self._interval = interval
         self._clock = clock
         self._phase = "Queued"
@@ -176,7 +261,6 @@ class LiveProgress:
         self._since = clock()
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.edits = 0
 
     async def on_event(self, event: JobEvent) -> None:
         if isinstance(event, Queued) and self._task is None:
@@ -192,14 +276,16 @@ class LiveProgress:
         return progress_line(self._clock() - self._since, self._estimate, self._phase)
 
     async def _keep_current(self) -> None:
-        shown = None
+        shown, message_id = None, None
         while not self._stopped.is_set():
             line = self._line()
             if line != shown:
                 try:
-                    await self._reply.show(line)
+                    shown_in = await self._reply.show(line)
                     shown = line
-                    self.edits += 1
+                    if message_id is None and shown_in is not None:
+                        message_id = shown_in
+                        await self._on_first_message(message_id)
                 except discord.HTTPException as error:
                     log.warning("progress edit failed: %s", error)
             with contextlib.suppress(TimeoutError):
@@ -212,53 +298,113 @@ class LiveProgress:
             await self._task
 
 
-async def run_and_deliver(
-    runner: JobRunner,
-    job: Job,
-    reply: Reply,
-    requester: discord.abc.User,
-    mod_log: discord.abc.Messageable | None = None,
+def role_ids(user: discord.abc.User) -> list[int]:
+    return [role.id for role in user.roles] if isinstance(user, discord.Member) else []
+
+
+def requester_for(bot: ImagineBot, interaction: discord.Interaction) -> Requester:
+    """Who is asking and where, once the bot knows it can answer there at all."""
+    if interaction.guild_id is None and not bot.settings.allow_dms:
+        raise Refused("I make images in servers, not in direct messages.")
+    permissions = interaction.app_permissions
+    if interaction.guild_id is not None and not (
+        permissions.attach_files and permissions.embed_links
+    ):
+        raise Refused(
+            "I need the Attach Files and Embed Links permissions in this channel to post "
+            "images. Ask a moderator, or try another channel."
+        )
+    return Requester(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
+
+
+async def launch(
+    bot: ImagineBot, interaction: discord.Interaction, request: GenerationRequest
 ) -> None:
-    """Execute the job with live progress, then put the image or one clear sentence in the
-    reply, and record it in the server's moderation log if it has one."""
-    progress = LiveProgress(reply)
-    try:
-        result = await runner.execute(job, progress.on_event)
-    except VibeDreamError as error:
-        log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
+    """Admit the job (a refusal stays private), answer publicly at once, then run it."""
+    requester = requester_for(bot, interaction)
+    job = await bot.runner.admit(requester, request, role_ids=role_ids(interaction.user))
+    await interaction.response.defer(thinking=True)
+    await bot.database.record_reply(
+        job.id, token=interaction.token, token_expires_at=interaction.expires_at.timestamp()
+    )
+    await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
+
+
+async def mod_log_channel(
+    bot: ImagineBot, guild_id: int | None
+) -> discord.PartialMessageable | None:
+    if guild_id is None:
+        return None
+    settings = await bot.database.guild_settings(guild_id)
+    if settings.log_channel_id is None:
+        return None
+    return bot.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
+
+
+async def run_and_deliver(
+    bot: ImagineBot, job: Job, reply: Reply, requester: discord.abc.User
+) -> None:
+    """Execute an admitted job with live progress, then deliver its outcome."""
+
+    async def remember_message(message_id: int) -> None:
+        await bot.database.record_reply(job.id, message_id=message_id)
+
+    progress = LiveProgress(reply, remember_message)
+    with bot.tracking(asyncio.current_task()):
+        try:
+            result = await bot.runner.execute(job, progress.on_event)
+        except VibeDreamError as error:
+            await progress.stop()
+            log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
+            await deliver_failure(bot, job, reply, error.user_message)
+            return
+        except asyncio.CancelledError:
+            # Shutting down: the ledger keeps the job for the next start to deliver.
+            await progress.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(reply.show(RESTARTING)), timeout=2)
+            raise
+        except BaseException:
+            await progress.stop()
+            raise
         await progress.stop()
-        shown = await reply.finish(failure_line(error.user_message))
-        await _record(mod_log, job, requester, shown, outcome=error.user_message)
-        return
-    except BaseException:
-        await progress.stop()
-        raise
-    await progress.stop()
+        await deliver_result(bot, job, result, reply, requester)
+
+
+async def deliver_result(
+    bot: ImagineBot,
+    job: Job,
+    result: JobResult,
+    reply: Reply,
+    requester: discord.abc.User | None,
+) -> None:
+    """Post the image with its details and buttons, fitted to the upload limit."""
     fitted = await asyncio.to_thread(fit_for_upload, result.image, reply.filesize_limit)
     if fitted is None:
         log.warning("job %s: image too large for a %d-byte limit", job.id, reply.filesize_limit)
-        shown = await reply.finish(failure_line(TOO_LARGE))
-        await _record(mod_log, job, requester, shown, outcome=TOO_LARGE)
+        await deliver_failure(bot, job, reply, TOO_LARGE)
         return
     result = dataclasses.replace(result, image=fitted)
     image = ImageFile(fitted.data, f"imagine-{job.id}.{fitted.extension}")
     embed = result_embed(result, image.filename, requester, reference_url=job.request.image)
-    shown = await reply.finish("", embed, image)
-    await _record(mod_log, job, requester, shown, outcome=None)
+    shown = await reply.finish("", embed, image, result_view(job.id))
+    await _delivered(bot, job, shown, failure=None)
 
 
-async def _record(
-    mod_log: discord.abc.Messageable | None,
-    job: Job,
-    requester: discord.abc.User,
-    shown: discord.Message | None,
-    *,
-    outcome: str | None,
+async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
+    shown = await reply.finish(failure_line(message))
+    await _delivered(bot, job, shown, failure=message)
+
+
+async def _delivered(
+    bot: ImagineBot, job: Job, shown: discord.Message | None, *, failure: str | None
 ) -> None:
-    """One entry in the moderation log: who, what prompt, and a link to what was posted."""
+    """The requester has seen the outcome: note it, and record it in the moderation log."""
+    await bot.database.mark_delivered(job.id)
+    mod_log = await mod_log_channel(bot, job.requester.guild_id)
     if mod_log is None:
         return
-    entry = mod_log_embed(job, requester, shown.jump_url if shown else None, outcome)
+    entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
     try:
         await mod_log.send(embed=entry)
     except discord.HTTPException as error:

@@ -69,13 +69,18 @@ def trimmed(text: str, limit: int) -> str:
 
 
 def result_embed(
-    result: JobResult, filename: str, requester: discord.abc.User, *, reference_url: str | None
+    result: JobResult,
+    filename: str,
+    requester: discord.abc.User | None,
+    *,
+    reference_url: str | None,
 ) -> discord.Embed:
     """The finished image and every detail needed to make it again."""
     request = result.request
     prompt = trimmed(discord.utils.escape_markdown(request.prompt), PROMPT_IN_EMBED)
     embed = discord.Embed(description=prompt, colour=EMBED_COLOUR)
-    embed.set_author(name=requester.display_name, icon_url=requester.display_avatar.url)
+    if requester is not None:
+        embed.set_author(name=requester.display_name, icon_url=requester.display_avatar.url)
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=result.image.output_format.upper())
     embed.add_field(name="Seed", value=f"`{request.seed}`")
@@ -89,9 +94,7 @@ def result_embed(
     return embed
 
 
-def mod_log_embed(
-    job: Job, requester: discord.abc.User, result_url: str | None, failure: str | None
-) -> discord.Embed:
+def mod_log_embed(job: Job, result_url: str | None, failure: str | None) -> discord.Embed:
     """A moderation-log entry. Mentions inside an embed never ping."""
     embed = discord.Embed(
         title="Image failed" if failure else "Image made",
@@ -99,7 +102,7 @@ def mod_log_embed(
         colour=discord.Colour.red() if failure else EMBED_COLOUR,
         timestamp=discord.utils.utcnow(),
     )
-    embed.add_field(name="Member", value=f"<@{requester.id}>")
+    embed.add_field(name="Member", value=f"<@{job.requester.user_id}>")
     embed.add_field(name="Channel", value=f"<#{job.requester.channel_id}>")
     if result_url:
         embed.add_field(name="Result", value=f"[Jump to it]({result_url})")
@@ -192,4 +195,23 @@ def server_usage_embed(report: ServerReport, *, chart: str) -> discord.Embed:
     )
     embed.add_field(name="Top members this month", value=leaders or "nobody yet", inline=False)
     embed.set_image(url=f"attachment://{chart}")
+    return embed
+
+
+def job_details_embed(job: Job) -> discord.Embed:
+    """Everything about a job, for the Details button: enough to make the image again."""
+    request = job.request
+    prompt = trimmed(discord.utils.escape_markdown(request.prompt), 4000)
+    embed = discord.Embed(title=f"Job {job.id}", description=prompt, colour=EMBED_COLOUR)
+    embed.add_field(name="Size", value=size_label(request.size))
+    embed.add_field(name="Format", value=request.output_format.upper())
+    embed.add_field(name="Seed", value=f"`{request.seed}`")
+    if request.image:
+        embed.add_field(name="Strength", value=f"{request.strength:.1f}")
+        embed.add_field(name="Reference", value=f"[image]({request.image})")
+    embed.add_field(name="Cost", value=money(job.cost_cents))
+    if job.submitted_at and job.finished_at:
+        embed.add_field(name="Time", value=f"{job.finished_at - job.submitted_at:.1f}s")
+    embed.add_field(name="Requested by", value=f"<@{job.requester.user_id}>")
+    embed.add_field(name="State", value=job.state.value)
     return embed

@@ -15,7 +15,7 @@ from bot.discord_bot import ImagineBot
 from bot.imaging import Reference, check_reference
 from bot.refusals import Refused
 from bot.vibedream import FORMATS, MAX_PROMPT_LENGTH, MAX_SEED, SIZES
-from cogs._delivery import InteractionReply, MessageReply, run_and_deliver
+from cogs._delivery import MessageReply, launch, requester_for, role_ids, run_and_deliver
 from cogs._render import SIZE_NAMES, failure_line, refusal_text
 from cogs.errors import report_error
 
@@ -35,10 +35,6 @@ def first_image(message: discord.Message) -> discord.Attachment | None:
         ):
             return attachment
     return None
-
-
-def role_ids(user: discord.abc.User) -> list[int]:
-    return [role.id for role in user.roles] if isinstance(user, discord.Member) else []
 
 
 def as_reference(attachment: discord.Attachment) -> Reference:
@@ -144,7 +140,7 @@ class Imagine(commands.Cog):
     async def imagine_from_image(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        self._requester(interaction)
+        requester_for(self.bot, interaction)  # refuse before the modal, not after it
         attachment = first_image(message)
         if attachment is None:
             raise Refused("That message has no image to start from: pick one with a picture.")
@@ -163,11 +159,9 @@ class Imagine(commands.Cog):
         strength: float | None = None,
         reference: Reference | None = None,
     ) -> None:
-        """Check and admit the job (refusals stay private), then answer publicly at once."""
-        requester = self._requester(interaction)
-        runner = self.bot.runner
-        request = await runner.prepare(
-            requester,
+        """Turn the user's choices into a request (with the server's defaults) and launch it."""
+        request = await self.bot.runner.prepare(
+            requester_for(self.bot, interaction),
             prompt=prompt,
             size=size,
             output_format=output_format,
@@ -175,36 +169,7 @@ class Imagine(commands.Cog):
             strength=strength,
             reference=reference,
         )
-        job = await runner.admit(requester, request, role_ids=role_ids(interaction.user))
-        await interaction.response.defer(thinking=True)
-        await run_and_deliver(
-            runner,
-            job,
-            InteractionReply(interaction),
-            interaction.user,
-            await self._mod_log(interaction.guild_id),
-        )
-
-    async def _mod_log(self, guild_id: int | None) -> discord.PartialMessageable | None:
-        if guild_id is None:
-            return None
-        settings = await self.bot.database.guild_settings(guild_id)
-        if settings.log_channel_id is None:
-            return None
-        return self.bot.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
-
-    def _requester(self, interaction: discord.Interaction) -> Requester:
-        if interaction.guild_id is None and not self.bot.settings.allow_dms:
-            raise Refused("I make images in servers, not in direct messages.")
-        permissions = interaction.app_permissions
-        if interaction.guild_id is not None and not (
-            permissions.attach_files and permissions.embed_links
-        ):
-            raise Refused(
-                "I need the Attach Files and Embed Links permissions in this channel to post "
-                "images. Ask a moderator, or try another channel."
-            )
-        return Requester(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
+        await launch(self.bot, interaction, request)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -236,8 +201,8 @@ class Imagine(commands.Cog):
             await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
         reply = await MessageReply.post(anchor)
-        mod_log = await self._mod_log(guild_id)
-        await run_and_deliver(self.bot.runner, job, reply, message.author, mod_log)
+        await self.bot.database.record_reply(job.id, message_id=reply.message_id)
+        await run_and_deliver(self.bot, job, reply, message.author)
 
     async def _image_for(
         self, message: discord.Message

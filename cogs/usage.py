@@ -11,8 +11,8 @@ from discord.ext import commands
 from bot.discord_bot import ImagineBot
 from bot.refusals import Refused
 from bot.usage import member_report, server_report
+from cogs._delivery import role_ids
 from cogs._render import member_usage_embed, server_usage_embed
-from cogs.imagine import role_ids
 
 CHART_FILENAME = "usage.png"
 

@@ -24,7 +24,6 @@ from tests.fakes.discord_harness import (
     make_guild,
     make_role,
     member_overwrite,
-    running_bot,
     slash,
     text_channel,
 )
@@ -160,18 +159,25 @@ def settings_for(
 
 
 @asynccontextmanager
-async def running_world(
-    tmp_path: Path,
-    *,
-    fake_api: FakeVibeDream | None = None,
-    fake_discord: FakeDiscord | None = None,
-    **settings: Any,
-) -> AsyncIterator[World]:
-    """Start both fakes, the database and the bot, with one server and two channels."""
+async def started_fakes(
+    fake_api: FakeVibeDream | None = None, fake_discord: FakeDiscord | None = None
+) -> AsyncIterator[tuple[FakeVibeDream, FakeDiscord]]:
+    """Both fakes on loopback, with discord.py pointed at the fake Discord."""
     fake_api = fake_api or FakeVibeDream(estimated_time="0.05-0.3s")
     fake_discord = fake_discord or FakeDiscord()
-    async with fake_api, aiohttp.ClientSession() as session:
-        config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
+    async with fake_api, fake_discord:
+        fake_discord.install()
+        yield fake_api, fake_discord
+
+
+@asynccontextmanager
+async def bot_world(
+    tmp_path: Path, fake_api: FakeVibeDream, fake_discord: FakeDiscord, **settings: Any
+) -> AsyncIterator[World]:
+    """One bot instance over the database in `tmp_path`, in a server with three channels.
+    The fakes outlive it, so a test can stop it and start another over the same state."""
+    config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
+    async with aiohttp.ClientSession() as session:
         database = await Database.open(config.database_path)
         api = VibeDreamClient(
             session,
@@ -185,25 +191,42 @@ async def running_world(
             api,
             max_seconds=config.generation_timeout_seconds,
             default_limits=config.default_limits,
+            concurrency=config.generation_concurrency,
         )
         bot = ImagineBot(settings=config, database=database, runner=runner)
         try:
-            async with running_bot(bot, fake_discord):
-                assert bot.user is not None
-                no_files = member_overwrite(bot.user.id, deny=1 << 15)  # ATTACH_FILES
-                make_guild(
-                    bot,
-                    fake_discord,
-                    guild_id=GUILD_ID,
-                    channels=[
-                        text_channel("general", channel_id=GENERAL),
-                        text_channel("no-files", channel_id=NO_FILES, overwrites=[no_files]),
-                        text_channel("mod-log", channel_id=MOD_LOG),
-                    ],
-                    roles=[make_role("trusted", role_id=EXEMPT_ROLE)],
-                    members=[],
-                    owner_id=int(DEFAULT_USER["id"]),
-                )
-                yield World(bot, fake_discord, fake_api, database)
+            await bot.login(fake_discord.token)  # runs setup_hook: cogs, sync, recovery
+            assert bot.user is not None
+            no_files = member_overwrite(bot.user.id, deny=1 << 15)  # ATTACH_FILES
+            make_guild(
+                bot,
+                fake_discord,
+                guild_id=GUILD_ID,
+                channels=[
+                    text_channel("general", channel_id=GENERAL),
+                    text_channel("no-files", channel_id=NO_FILES, overwrites=[no_files]),
+                    text_channel("mod-log", channel_id=MOD_LOG),
+                ],
+                roles=[make_role("trusted", role_id=EXEMPT_ROLE)],
+                owner_id=int(DEFAULT_USER["id"]),
+            )
+            yield World(bot, fake_discord, fake_api, database)
         finally:
+            await bot.close()
             await database.close()
+
+
+@asynccontextmanager
+async def running_world(
+    tmp_path: Path,
+    *,
+    fake_api: FakeVibeDream | None = None,
+    fake_discord: FakeDiscord | None = None,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """Start both fakes, the database and the bot."""
+    async with (
+        started_fakes(fake_api, fake_discord) as (api, discord_fake),
+        bot_world(tmp_path, api, discord_fake, **settings) as world,
+    ):
+        yield world

@@ -1,0 +1,70 @@
+"""On start, finish what the last run left: every job is delivered or reported to its requester."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from discord.ext import commands
+
+from bot.db import Job, JobState
+from bot.discord_bot import ImagineBot
+from bot.vibedream import VibeDreamError
+from cogs._delivery import ResumedReply, deliver_failure, deliver_result
+
+log = logging.getLogger(__name__)
+
+LOOK_BACK_SECONDS = 24 * 3600  # older undelivered jobs are settled, not announced
+NOT_STARTED = (
+    "The bot restarted before your image was started; nothing was charged. Please try again."
+)
+NOT_MADE = "Your image could not be made."
+
+
+class Recovery(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+        self._task: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        # Runs beside the rest of the start-up: the HTTP client is ready once logged in.
+        self._task = asyncio.create_task(self.recover())
+
+    async def cog_unload(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def recover(self) -> None:
+        jobs = await self.bot.database.undelivered_jobs(since=time.time() - LOOK_BACK_SECONDS)
+        if not jobs:
+            return
+        log.info("Recovering %d jobs left by the last run", len(jobs))
+        outcomes = await asyncio.gather(
+            *(self._recover(job) for job in jobs), return_exceptions=True
+        )
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("could not recover job %s", job.id, exc_info=outcome)
+
+    async def _recover(self, job: Job) -> None:
+        reply = ResumedReply(self.bot, job)
+        runner = self.bot.runner
+        if job.state is JobState.RESERVED:
+            await runner.release(job, "restarted")
+            await deliver_failure(self.bot, job, reply, NOT_STARTED)
+        elif job.state in (JobState.SUBMITTED, JobState.COMPLETED):
+            with self.bot.tracking(asyncio.current_task()):
+                try:
+                    result = await runner.resume(job)
+                except VibeDreamError as error:
+                    await deliver_failure(self.bot, job, reply, error.user_message)
+                    return
+                requester = self.bot.get_user(job.requester.user_id)
+                await deliver_result(self.bot, job, result, reply, requester)
+        else:
+            await deliver_failure(self.bot, job, reply, NOT_MADE)
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(Recovery(bot))
