@@ -14,7 +14,8 @@ from bot.settings import Settings
 from bot.vibedream import VibeDreamClient
 
 
-def _stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
+def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
+    """On SIGTERM or SIGINT, shut the bot down gracefully, once."""
     loop = asyncio.get_running_loop()
     shutdowns: set[asyncio.Task[None]] = set()  # keeps the task referenced until it ends
 
@@ -54,7 +55,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 if sync_only:
                     await bot.login(token)  # runs setup_hook, which syncs
                     return
-                _stop_gracefully_on_signals(bot, settings.shutdown_grace_seconds)
+                stop_gracefully_on_signals(bot, settings.shutdown_grace_seconds)
                 await bot.start(token)
     finally:
         await database.close()

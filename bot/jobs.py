@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 RESTARTING = "The bot is restarting; please try again in a minute."
 
 
+class ShuttingDown(Exception):
+    """A queued job was not started because the bot is stopping; its row stays reserved, and
+    the next start releases it and tells the requester."""
+
+
 @dataclass(frozen=True)
 class Queued:
     job: Job
@@ -219,6 +224,8 @@ class JobRunner:
         started = self._clock()
         await _emit(on_event, Queued(job))
         async with self._slots:
+            if not self._admitting:
+                raise ShuttingDown(f"job {job.id} not started")
             submission = await self._submit(job)
             await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
             return await self._complete(

@@ -22,7 +22,7 @@ import discord
 from bot.db import Job, Requester
 from bot.discord_bot import ImagineBot
 from bot.imaging import fit_for_upload
-from bot.jobs import Downloading, JobEvent, JobResult, Queued, Submitted
+from bot.jobs import Downloading, JobEvent, JobResult, Queued, ShuttingDown, Submitted
 from bot.polling import Estimate
 from bot.refusals import Refused
 from bot.vibedream import GenerationRequest, VibeDreamError
@@ -323,11 +323,12 @@ async def launch(
     """Admit the job (a refusal stays private), answer publicly at once, then run it."""
     requester = requester_for(bot, interaction)
     job = await bot.runner.admit(requester, request, role_ids=role_ids(interaction.user))
-    await interaction.response.defer(thinking=True)
-    await bot.database.record_reply(
-        job.id, token=interaction.token, token_expires_at=interaction.expires_at.timestamp()
-    )
-    await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
+    with bot.tracking(asyncio.current_task()):
+        await interaction.response.defer(thinking=True)
+        await bot.database.record_reply(
+            job.id, token=interaction.token, token_expires_at=interaction.expires_at.timestamp()
+        )
+        await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
 
 
 async def mod_log_channel(
@@ -350,25 +351,24 @@ async def run_and_deliver(
         await bot.database.record_reply(job.id, message_id=message_id)
 
     progress = LiveProgress(reply, remember_message)
-    with bot.tracking(asyncio.current_task()):
-        try:
-            result = await bot.runner.execute(job, progress.on_event)
-        except VibeDreamError as error:
-            await progress.stop()
-            log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
-            await deliver_failure(bot, job, reply, error.user_message)
-            return
-        except asyncio.CancelledError:
-            # Shutting down: the ledger keeps the job for the next start to deliver.
-            await progress.stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(reply.show(RESTARTING)), timeout=2)
-            raise
-        except BaseException:
-            await progress.stop()
-            raise
+    try:
+        result = await bot.runner.execute(job, progress.on_event)
+    except VibeDreamError as error:
+        await progress.stop()  # the failure line must be the last edit
+        log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
+        await deliver_failure(bot, job, reply, error.user_message)
+        return
+    except (asyncio.CancelledError, ShuttingDown) as stopping:
+        # The ledger keeps the job for the next start to deliver or release.
         await progress.stop()
-        await deliver_result(bot, job, result, reply, requester)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(reply.show(RESTARTING)), timeout=2)
+        if isinstance(stopping, asyncio.CancelledError):
+            raise
+        return
+    finally:
+        await progress.stop()  # returns at once when already stopped
+    await deliver_result(bot, job, result, reply, requester)
 
 
 async def deliver_result(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -200,9 +201,10 @@ class Imagine(commands.Cog):
         except Refused as refusal:
             await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
-        reply = await MessageReply.post(anchor)
-        await self.bot.database.record_reply(job.id, message_id=reply.message_id)
-        await run_and_deliver(self.bot, job, reply, message.author)
+        with self.bot.tracking(asyncio.current_task()):
+            reply = await MessageReply.post(anchor)
+            await self.bot.database.record_reply(job.id, message_id=reply.message_id)
+            await run_and_deliver(self.bot, job, reply, message.author)
 
     async def _image_for(
         self, message: discord.Message

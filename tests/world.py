@@ -212,7 +212,7 @@ async def bot_world(
             )
             yield World(bot, fake_discord, fake_api, database)
         finally:
-            await bot.close()
+            await bot.shutdown(grace_seconds=10)  # lets handlers still finishing end cleanly
             await database.close()
 
 
