@@ -11,7 +11,13 @@ from bot.db import Database
 from bot.discord_bot import ImagineBot
 from bot.jobs import JobRunner
 from bot.settings import Settings
-from bot.vibedream import VibeDreamClient
+from bot.vibedream import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    RetryPolicy,
+    Timeouts,
+    VibeDreamClient,
+)
 
 
 def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
@@ -27,29 +33,42 @@ def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
         loop.add_signal_handler(signal_number, shut_down)
 
 
+def build_bot(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    database: Database,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+    force_sync: bool = False,
+) -> ImagineBot:
+    """The bot and the core it drives, wired from settings."""
+    api = VibeDreamClient(
+        session,
+        base_url=settings.vibedream_base_url,
+        api_key=settings.vibedream_api_key.get_secret_value(),
+        retry=retry,
+        timeouts=timeouts,
+    )
+    runner = JobRunner(
+        database,
+        api,
+        expected_cost_cents=settings.expected_cost_cents,
+        max_seconds=settings.generation_timeout_seconds,
+        default_size=settings.default_size,
+        default_format=settings.default_format,
+        default_limits=settings.default_limits,
+        concurrency=settings.generation_concurrency,
+    )
+    return ImagineBot(settings=settings, database=database, runner=runner, force_sync=force_sync)
+
+
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
     """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
     database = await Database.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
-            api = VibeDreamClient(
-                session,
-                base_url=settings.vibedream_base_url,
-                api_key=settings.vibedream_api_key.get_secret_value(),
-            )
-            runner = JobRunner(
-                database,
-                api,
-                expected_cost_cents=settings.expected_cost_cents,
-                max_seconds=settings.generation_timeout_seconds,
-                default_size=settings.default_size,
-                default_format=settings.default_format,
-                default_limits=settings.default_limits,
-                concurrency=settings.generation_concurrency,
-            )
-            bot = ImagineBot(
-                settings=settings, database=database, runner=runner, force_sync=sync_only
-            )
+            bot = build_bot(settings, session, database, force_sync=sync_only)
             token = settings.discord_token.get_secret_value()
             async with bot:
                 if sync_only:

@@ -231,6 +231,8 @@ class RetryPolicy:
         return rng() * min(self.max_delay, self.base_delay * 2.0**attempt)
 
 
+DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_RETRY = RetryPolicy()
 ProgressCallback = Callable[[float, Estimate], Awaitable[None]]
 
 
@@ -247,8 +249,8 @@ class VibeDreamClient:
         base_url: str,
         api_key: str,
         schedule: PollSchedule | None = None,
-        timeouts: Timeouts = Timeouts(),
-        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
         max_output_bytes: int = 32 * 1024 * 1024,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,

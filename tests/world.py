@@ -12,11 +12,10 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
+from bot.app import build_bot
 from bot.db import Database
 from bot.discord_bot import ImagineBot
-from bot.jobs import JobRunner
 from bot.settings import Settings
-from bot.vibedream import VibeDreamClient
 from tests.conftest import FAST_RETRY, FAST_TIMEOUTS
 from tests.fakes.discord_harness import (
     DEFAULT_MEMBER_PERMISSIONS,
@@ -179,21 +178,7 @@ async def bot_world(
     config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
     async with aiohttp.ClientSession() as session:
         database = await Database.open(config.database_path)
-        api = VibeDreamClient(
-            session,
-            base_url=config.vibedream_base_url,
-            api_key=config.vibedream_api_key.get_secret_value(),
-            retry=FAST_RETRY,
-            timeouts=FAST_TIMEOUTS,
-        )
-        runner = JobRunner(
-            database,
-            api,
-            max_seconds=config.generation_timeout_seconds,
-            default_limits=config.default_limits,
-            concurrency=config.generation_concurrency,
-        )
-        bot = ImagineBot(settings=config, database=database, runner=runner)
+        bot = build_bot(config, session, database, retry=FAST_RETRY, timeouts=FAST_TIMEOUTS)
         try:
             await bot.login(fake_discord.token)  # runs setup_hook: cogs, sync, recovery
             assert bot.user is not None

@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import mimetypes
+import random
 import re
 import time
 from collections import Counter, deque
@@ -364,8 +365,17 @@ class FakeDiscord:
         rate_limits: bool = False,
         clock: Callable[[], float] = time.monotonic,
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+        upload_failure_rate: float = 0.0,
+        validate: bool = True,
+        seed: int = 0,
     ) -> None:
         self.token = token
+        # A share of uploads answered 502, as Discord's edge sometimes does.
+        self.upload_failure_rate = upload_failure_rate
+        self.upload_failures = 0
+        # Schema checks cost about a millisecond a body: benchmarks turn them off.
+        self.validate = validate
+        self._rng = random.Random(seed)
         self.application_id = application_id
         self.rate_limits = rate_limits
         self.clock = clock
@@ -598,7 +608,8 @@ class FakeDiscord:
         async def serve(request: web.Request) -> web.Response:
             body, files = await _read_body(request)
             record = self._record(request, route, body, list(files.values()))
-            errors = [] if body is None else request_body_errors(method, template, body)
+            checked = self.validate and body is not None
+            errors = request_body_errors(method, template, body) if checked else []
             self.schema_errors.extend(f"{route}: {error}" for error in errors)
             headers: dict[str, str] = {}
             try:
@@ -664,6 +675,9 @@ class FakeDiscord:
         if self.fail_uploads:
             status = self.fail_uploads.popleft()
             raise DiscordHTTPError(status, 0, f"{status}: injected upload failure")
+        if self.upload_failure_rate and self._rng.random() < self.upload_failure_rate:
+            self.upload_failures += 1
+            raise DiscordHTTPError(502, 0, "502: Bad Gateway")
 
     # -- rate limits -----------------------------------------------------------------------
 

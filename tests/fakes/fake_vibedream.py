@@ -12,6 +12,11 @@ Choices where the provider's page is silent:
 - Poll responses carry an undocumented `progress` field, so clients prove they ignore extras.
 - A completed prediction with `output="missing"` reports `outputs: []`.
 - The download route needs no key: outputs are public asset links.
+- Random submit faults follow one model: a 429 or 5xx means the provider did not accept the
+  request; a dropped connection, a slow answer or an unreadable one means it did, and billed it.
+
+Run on its own (`python -m tests.fakes.fake_vibedream`) it serves until stopped and prints its
+base URL; `GET /_fake/stats` then reports what it recorded, for benchmarks in another process.
 
 Note for tests: aiohttp's client retries an idempotent request (GET) once when the server
 disconnects, so one "drop" on the poll or download route is invisible to it; inject two.
@@ -19,12 +24,14 @@ disconnects, so one "drop" on the poll or download route is invisible to it; inj
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import colorsys
 import functools
 import io
 import json
 import random
+import signal
 import time
 import uuid
 from collections import Counter, deque
@@ -103,6 +110,7 @@ class Prediction:
     cost_cents: int
     status: str = "processing"
     completed_at: float | None = None  # set when a poll first finds it done
+    observed_at: float | None = None  # when a poll first told a client it was done
     polls: int = 0
     outputs: list[str] | None = None
     error: str | None = None
@@ -164,6 +172,7 @@ class FakeVibeDream:
         app.router.add_post(f"/api/v1/models/{MODEL_ID}/generate", self._submit)
         app.router.add_get("/api/v1/predictions/{id}", self._poll)
         app.router.add_get("/assets/outputs/{id}/{name}", self._download)
+        app.router.add_get("/_fake/stats", self._stats)
         # handler_cancellation: a client that gives up on a hang also ends the handler, so a
         # hung submit without after_effect creates nothing, and streams stop at disconnect.
         self._runner = web.AppRunner(
@@ -284,6 +293,28 @@ class FakeVibeDream:
                 data = await _image(width, height, fmt, colour)
         return web.Response(body=data, content_type=CONTENT_TYPES[fmt])
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        """What the fake recorded, for a benchmark running the bot in another process."""
+        return web.json_response(
+            {
+                "predictions": {
+                    prediction.id: {
+                        "seed": prediction.body["seed"],
+                        "prompt": prediction.body["prompt"],
+                        "created": prediction.created,
+                        "completes_at": prediction.completes_at,
+                        "observed_at": prediction.observed_at,
+                        "polls": prediction.polls,
+                    }
+                    for prediction in self.predictions.values()
+                },
+                "billed_cents": self.billed_cents,
+                "submissions": len(self.submissions),
+                "faults_injected": dict(self.faults_injected),
+                "requests": dict(self.requests),
+            }
+        )
+
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 
@@ -401,14 +432,13 @@ class FakeVibeDream:
             return Fault(
                 "status", 429, retry_after=round(rng.uniform(0.1, 0.5), 2), after_effect=False
             )
-        after_effect = rng.random() < 0.5  # other trouble may strike before or after the effect
         if kind == "hang":
-            return Fault("hang", delay=rng.uniform(0.5, 2.0), after_effect=after_effect)
-        if kind == "drop":
-            return Fault("drop", after_effect=after_effect)
-        if kind == "malformed":
-            return Fault("malformed", after_effect=after_effect)
-        return Fault("status", int(kind), after_effect=after_effect)
+            return Fault("hang", delay=rng.uniform(0.5, 2.0))
+        if kind in ("drop", "malformed"):
+            # A submit that reached the provider is processed; what gets lost is the answer.
+            return Fault(kind, after_effect=True)
+        # A 5xx is the provider (or its edge) failing before it accepted the request.
+        return Fault("status", int(kind), after_effect=False)
 
     async def _serve_fault(
         self, request: web.Request, route: str, fault: Fault
@@ -520,3 +550,35 @@ async def _stream_oversized(
     except ConnectionError:
         pass  # the client stopped reading, as a client with a byte cap should
     return response
+
+
+async def _serve_until_stopped(fake: FakeVibeDream) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    async with fake:
+        print(fake.base_url, flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake VibeDream API on 127.0.0.1.")
+    parser.add_argument(
+        "--generation", nargs=2, type=float, default=(0.6, 2.5), metavar=("MIN", "MAX")
+    )
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    spread = random.Random(arguments.seed)
+    low, high = arguments.generation
+    fake = FakeVibeDream(
+        generation_time=lambda _body: spread.uniform(low, high),
+        fault_rate=arguments.fault_rate,
+        seed=arguments.seed,
+    )
+    asyncio.run(_serve_until_stopped(fake))
+
+
+if __name__ == "__main__":
+    main()
