@@ -1,17 +1,21 @@
 """The SQLite data layer: every SQL statement the bot runs lives in this module.
 
-One aiosqlite connection in WAL mode with a busy timeout. Every write runs inside
-`BEGIN IMMEDIATE` under an asyncio lock, so coroutines sharing the connection never interleave
-inside one another's transaction and other processes wait instead of failing.
+SQLite in WAL mode with a busy timeout, so readers never wait and writers queue instead of
+failing. Everyday reads and writes are single statements on one aiosqlite connection, each
+atomic on its own. The one multi-statement transaction, admitting a job (check every limit,
+then record it), runs whole in a worker thread on a connection of its own: one thread hop
+instead of one per statement, and `BEGIN IMMEDIATE` makes it atomic against every other
+writer, in this process or another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -23,7 +27,13 @@ import aiosqlite
 from bot.limits import Usage
 from bot.vibedream import GenerationRequest
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_SECONDS = 10.0
+_PRAGMAS = (
+    f"busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}",
+    "journal_mode = WAL",
+    "synchronous = NORMAL",
+    "foreign_keys = ON",
+)
 # What a job counts as spent: the API's figure, else (unknown) what was reserved for it.
 _CHARGED = "COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0)"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
@@ -133,11 +143,55 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class _AdmissionConnection:
+    """A plain sqlite3 connection for the admission transaction, used from worker threads one
+    at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS
+        )
+        self._connection.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:
+            self._connection.execute(f"PRAGMA {pragma}").fetchall()
+        self._lock = threading.Lock()
+
+    def transaction(
+        self,
+        read: str,
+        read_parameters: dict[str, Any],
+        check: Callable[[sqlite3.Row], None],
+        write: str,
+        write_parameters: tuple[Any, ...],
+    ) -> sqlite3.Row:
+        """Read, let `check` refuse (by raising), else write; all in one write transaction."""
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                check(self._connection.execute(read, read_parameters).fetchone())
+                row: sqlite3.Row = self._connection.execute(write, write_parameters).fetchone()
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+            return row
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
 class Database:
-    def __init__(self, connection: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        connection: aiosqlite.Connection,
+        admissions: _AdmissionConnection,
+        clock: Callable[[], float],
+    ) -> None:
         self._connection = connection
+        self._admissions = admissions
         self._clock = clock
-        self._write_lock = asyncio.Lock()
+        self._guild_configs: dict[int, GuildConfig] = {}
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Database:
@@ -147,18 +201,14 @@ class Database:
         connection.row_factory = aiosqlite.Row
         # Fetch every pragma's rows: a statement left unfinished holds a read snapshot open,
         # and a connection holding one cannot take the write lock later.
-        for pragma in (
-            f"busy_timeout = {BUSY_TIMEOUT_MS}",
-            "journal_mode = WAL",
-            "synchronous = NORMAL",
-            "foreign_keys = ON",
-        ):
+        for pragma in _PRAGMAS:
             await connection.execute_fetchall(f"PRAGMA {pragma}")
-        database = cls(connection, clock)
+        database = cls(connection, _AdmissionConnection(path), clock)
         await database.migrate()
         return database
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._admissions.close)
         await self._connection.close()
 
     async def schema_version(self) -> int:
@@ -166,27 +216,16 @@ class Database:
         return int(row[0]) if row else 0
 
     async def migrate(self) -> int:
-        """Apply every numbered migration newer than the file's `user_version`, each atomically."""
-        async with self._write_lock:
-            current = await self.schema_version()
-            for number, script in _migrations():
-                if number > current:
-                    await self._connection.executescript(
-                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-                    )
-                    current = number
+        """Apply every numbered migration newer than the file's `user_version`, each atomically.
+        Runs at open, before anything else uses the connection."""
+        current = await self.schema_version()
+        for number, script in _migrations():
+            if number > current:
+                await self._connection.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+                current = number
         return current
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                await self._connection.execute("ROLLBACK")
-                raise
-            await self._connection.execute("COMMIT")
 
     # --- the jobs ledger --------------------------------------------------------------------
 
@@ -198,6 +237,7 @@ class Database:
         reserved_cents: int,
         counted_since: tuple[float, float] = (0.0, 0.0),
         admit: Callable[[Usage], None] | None = None,
+        reply: ReplyPlace | None = None,
     ) -> Job:
         """Record a generation before the API is called.
 
@@ -206,52 +246,41 @@ class Database:
         inside the same write transaction as the insert, so concurrent requests cannot both
         take the last place under a limit.
         """
-        async with self._transaction() as connection:
-            if admit is not None:
-                admit(await self._usage(connection, requester, *counted_since))
-            rows = await connection.execute_fetchall(
-                """
-                INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size,
-                                  output_format, seed, strength, reference_url, reserved_cents,
-                                  created_at)
-                VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?)
-                RETURNING *
-                """,
-                (
-                    requester.user_id,
-                    requester.guild_id,
-                    requester.channel_id,
-                    request.prompt,
-                    request.size,
-                    request.output_format,
-                    request.seed,
-                    request.strength if request.image else None,
-                    request.image,
-                    reserved_cents,
-                    self._clock(),
-                ),
-            )
-        return _job_from_row(next(iter(rows)))
+        usage_parameters = {
+            "guild": requester.guild_id,
+            "user": requester.user_id,
+            "day": counted_since[0],
+            "month": counted_since[1],
+        }
 
-    async def _usage(
-        self, connection: aiosqlite.Connection, requester: Requester, day: float, month: float
-    ) -> Usage:
-        rows = await connection.execute_fetchall(
-            f"""
-            SELECT
-              (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
-                 AND created_at >= :day AND state != 'released'),
-              (SELECT MAX(created_at) FROM jobs WHERE guild_id IS :guild AND user_id = :user
-                 AND state != 'released'),
-              (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
-                 AND state IN ('reserved', 'submitted')),
-              (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :day),
-              (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :month)
-            """,
-            {"guild": requester.guild_id, "user": requester.user_id, "day": day, "month": month},
+        def check(row: sqlite3.Row) -> None:
+            if admit is not None:
+                admit(Usage(*row))
+
+        row = await asyncio.to_thread(
+            self._admissions.transaction,
+            _USAGE,
+            usage_parameters,
+            check,
+            _INSERT_JOB,
+            (
+                requester.user_id,
+                requester.guild_id,
+                requester.channel_id,
+                request.prompt,
+                request.size,
+                request.output_format,
+                request.seed,
+                request.strength if request.image else None,
+                request.image,
+                reserved_cents,
+                self._clock(),
+                reply.message_id if reply else None,
+                reply.token if reply else None,
+                reply.token_expires_at if reply else None,
+            ),
         )
-        today, last, in_flight, cents_today, cents_month = next(iter(rows))
-        return Usage(today, last, in_flight, cents_today, cents_month)
+        return _job_from_row(row)
 
     async def mark_submitted(self, job_id: int, prediction_id: str, cost_cents: int | None) -> None:
         """The API accepted the job: from here on it has a cost and can be resumed."""
@@ -298,20 +327,10 @@ class Database:
         )
         return [_job_from_row(row) for row in rows]
 
-    async def record_reply(
-        self,
-        job_id: int,
-        *,
-        message_id: int | None = None,
-        token: str | None = None,
-        token_expires_at: float | None = None,
-    ) -> None:
-        """Remember where a job's reply is shown (only the parts given)."""
+    async def record_reply_message(self, job_id: int, message_id: int) -> None:
+        """Remember which message shows a job, once it exists."""
         await self._update(
-            "UPDATE jobs SET reply_message_id = COALESCE(?, reply_message_id),"
-            " reply_token = COALESCE(?, reply_token),"
-            " reply_token_expires_at = COALESCE(?, reply_token_expires_at) WHERE id = ?",
-            (message_id, token, token_expires_at, job_id),
+            "UPDATE jobs SET reply_message_id = ? WHERE id = ?", (message_id, job_id)
         )
 
     async def mark_delivered(self, job_id: int) -> None:
@@ -382,15 +401,23 @@ class Database:
     # --- per-server settings ----------------------------------------------------------------
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
-        row = await self._fetch_one("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
-        if row is None:
-            return GuildSettings(guild_id)
-        fields = dict(zip(row.keys(), row, strict=True))
-        del fields["updated_at"]
-        return GuildSettings(**fields)
+        return (await self.guild_config(guild_id)).settings
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
-        settings = await self.guild_settings(guild_id)
+        """A server's configuration. Read on every request, changed rarely, and only through
+        this object: kept in memory, and forgotten whenever it changes."""
+        config = self._guild_configs.get(guild_id)
+        if config is None:
+            config = self._guild_configs[guild_id] = await self._load_guild_config(guild_id)
+        return config
+
+    async def _load_guild_config(self, guild_id: int) -> GuildConfig:
+        row = await self._fetch_one("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        settings = GuildSettings(guild_id)
+        if row is not None:
+            fields = dict(zip(row.keys(), row, strict=True))
+            del fields["updated_at"]
+            settings = GuildSettings(**fields)
         channels = await self._connection.execute_fetchall(
             "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)
         )
@@ -419,6 +446,7 @@ class Database:
                 f" ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = :now",
                 {**changes, "guild_id": guild_id, "now": self._clock()},
             )
+            self._guild_configs.pop(guild_id, None)
         return await self.guild_settings(guild_id)
 
     async def set_channel_allowed(self, guild_id: int, channel_id: int, allowed: bool) -> bool:
@@ -428,6 +456,7 @@ class Database:
             if allowed
             else "DELETE FROM guild_channels WHERE guild_id = ? AND channel_id = ?"
         )
+        self._guild_configs.pop(guild_id, None)
         return await self._update(sql, (guild_id, channel_id)) > 0
 
     async def set_term_blocked(self, guild_id: int, term: str, blocked: bool) -> bool:
@@ -437,6 +466,7 @@ class Database:
             if blocked
             else "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?"
         )
+        self._guild_configs.pop(guild_id, None)
         return await self._update(sql, (guild_id, term.lower())) > 0
 
     # --- the bot's own state ----------------------------------------------------------------
@@ -462,15 +492,35 @@ class Database:
         return next(iter(rows), None)
 
     async def _update(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any]) -> int:
-        """Run one write; returns how many rows it changed."""
-        # Even a single UPDATE takes the write lock up front: one that starts as a reader fails
-        # at once, without waiting, when another process commits first.
-        async with self._transaction() as connection:
-            cursor = await connection.execute(sql, parameters)
-            return cursor.rowcount
+        """Run one write statement, atomic on its own; returns how many rows it changed."""
+        cursor = await self._connection.execute(sql, parameters)
+        return cursor.rowcount
 
 
-def _job_from_row(row: aiosqlite.Row) -> Job:
+# What admission counts: the member's jobs today, their last job, their jobs in progress, and
+# the server's spending today and this month.
+_USAGE = f"""
+SELECT
+  (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+     AND created_at >= :day AND state != 'released'),
+  (SELECT MAX(created_at) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+     AND state != 'released'),
+  (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
+     AND state IN ('reserved', 'submitted')),
+  (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :day),
+  (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :month)
+"""
+
+_INSERT_JOB = """
+INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
+                  strength, reference_url, reserved_cents, created_at, reply_message_id,
+                  reply_token, reply_token_expires_at)
+VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING *
+"""
+
+
+def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
     request = GenerationRequest.model_construct(
         prompt=row["prompt"],
         size=row["size"],

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from bot.db import Database, GuildConfig, Job, JobState, Requester
+from bot.db import Database, GuildConfig, Job, JobState, ReplyPlace, Requester
 from bot.imaging import Reference, check_reference
 from bot.limits import (
     NO_LIMITS,
@@ -178,6 +178,7 @@ class JobRunner:
         request: GenerationRequest,
         *,
         role_ids: Collection[int] = (),
+        reply: ReplyPlace | None = None,
     ) -> Job:
         """Check every limit and record the job, atomically, before anything is spent.
 
@@ -202,6 +203,7 @@ class JobRunner:
             reserved_cents=expected,
             counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
             admit=within_limits,
+            reply=reply,
         )
 
     def stop_admitting(self) -> None:
@@ -228,17 +230,14 @@ class JobRunner:
                 raise ShuttingDown(f"job {job.id} not started")
             submission = await self._submit(job)
             await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
-            return await self._complete(
-                job, submission.prediction_id, submission.estimate, on_event, started
-            )
+            return await self._complete(job, submission, on_event, started)
 
     async def resume(self, job: Job, on_event: EventSink | None = None) -> JobResult:
         """Finish a job an earlier run submitted (or completed but never delivered)."""
         assert job.prediction_id is not None, "only submitted jobs can be resumed"
+        submission = Submission(job.prediction_id, DEFAULT_ESTIMATE, job.cost_cents)
         async with self._slots:
-            return await self._complete(
-                job, job.prediction_id, DEFAULT_ESTIMATE, on_event, self._clock()
-            )
+            return await self._complete(job, submission, on_event, self._clock())
 
     async def release(self, job: Job, reason: str) -> None:
         """End a job that never reached the API: nothing was spent."""
@@ -278,8 +277,7 @@ class JobRunner:
     async def _complete(
         self,
         job: Job,
-        prediction_id: str,
-        estimate: Estimate,
+        submission: Submission,
         on_event: EventSink | None,
         started: float,
     ) -> JobResult:
@@ -291,8 +289,8 @@ class JobRunner:
 
         try:
             prediction = await self._api.wait(
-                prediction_id,
-                estimate=estimate,
+                submission.prediction_id,
+                estimate=submission.estimate,
                 max_seconds=self._max_seconds,
                 on_progress=report_progress,
             )
@@ -304,12 +302,11 @@ class JobRunner:
             await self._settle(job.id, JobState.FAILED, error)
             raise
         await self._db.settle(job.id, JobState.COMPLETED)
-        settled = await self._db.get_job(job.id)
         return JobResult(
             job_id=job.id,
             request=job.request,
             image=image,
-            cost_cents=settled.cost_cents if settled else None,
+            cost_cents=submission.cost_cents,
             seconds=self._clock() - started,
         )
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.db import Job, Requester
+from bot.db import Job, ReplyPlace, Requester
 from bot.discord_bot import ImagineBot
 from bot.imaging import fit_for_upload
 from bot.jobs import Downloading, JobEvent, JobResult, Queued, ShuttingDown, Submitted
@@ -322,12 +322,12 @@ async def launch(
 ) -> None:
     """Admit the job (a refusal stays private), answer publicly at once, then run it."""
     requester = requester_for(bot, interaction)
-    job = await bot.runner.admit(requester, request, role_ids=role_ids(interaction.user))
+    reply = ReplyPlace(None, interaction.token, interaction.expires_at.timestamp())
+    job = await bot.runner.admit(
+        requester, request, role_ids=role_ids(interaction.user), reply=reply
+    )
     with bot.tracking(asyncio.current_task()):
         await interaction.response.defer(thinking=True)
-        await bot.database.record_reply(
-            job.id, token=interaction.token, token_expires_at=interaction.expires_at.timestamp()
-        )
         await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
 
 
@@ -348,7 +348,7 @@ async def run_and_deliver(
     """Execute an admitted job with live progress, then deliver its outcome."""
 
     async def remember_message(message_id: int) -> None:
-        await bot.database.record_reply(job.id, message_id=message_id)
+        await bot.database.record_reply_message(job.id, message_id)
 
     progress = LiveProgress(reply, remember_message)
     try:

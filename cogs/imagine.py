@@ -203,7 +203,7 @@ class Imagine(commands.Cog):
             return
         with self.bot.tracking(asyncio.current_task()):
             reply = await MessageReply.post(anchor)
-            await self.bot.database.record_reply(job.id, message_id=reply.message_id)
+            await self.bot.database.record_reply_message(job.id, reply.message_id)
             await run_and_deliver(self.bot, job, reply, message.author)
 
     async def _image_for(

@@ -246,6 +246,8 @@ class FakeVibeDream:
         now = time.monotonic()
         self._settle(prediction, now)
         completed_at = prediction.completed_at
+        if completed_at is not None and prediction.observed_at is None:
+            prediction.observed_at = now
         running_status = prediction.outcome.unknown_status or "processing"
         span = prediction.completes_at - prediction.created
         return web.json_response(
