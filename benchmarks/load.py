@@ -1,8 +1,9 @@
 """The real bot under load: many /imagine commands from many users in many channels.
 
-The fake API runs in its own process, as the real one is remote; the fake Discord and the
-code that plays the users share the bot's process, so the memory and event-loop figures are
-upper bounds for the bot alone. Commands arrive at random (Poisson) over `--arrival` seconds.
+The fake API runs in its own process, as the real one is remote; the fake Discord runs in a
+thread with its own event loop, so the bot's loop serves only the bot (they still share the
+process's memory and its interpreter lock, so those figures are upper bounds for the bot alone).
+Commands arrive at random (Poisson) over `--arrival` seconds.
 
     python -m benchmarks.load [--commands 500] [--users 100] [--channels 10] [--arrival 2.5]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -19,8 +21,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,30 @@ async def sample_loop_lag(lags: list[float], stop: asyncio.Event, interval: floa
         lags.append(time.perf_counter() - started - interval)
 
 
+@contextlib.contextmanager
+def fake_discord_in_thread(fake: FakeDiscord) -> Iterator[None]:
+    """Serve the fake Discord from its own thread and event loop until the block ends."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(fake.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(fake.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="fake-discord", daemon=True)
+    thread.start()
+    ready.wait()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+
 def start_fake_api(seed: int, fault_rate: float) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
@@ -91,97 +120,101 @@ async def api_stats(session: aiohttp.ClientSession, base_url: str) -> dict[str, 
         return json.loads(await response.text())
 
 
-async def main(commands: int, users: int, channels: int, arrival: float, seed: int) -> None:
-    rng = random.Random(seed)
-    api_process, api_url = start_fake_api(seed, 0.0)
+@dataclass
+class Run:
+    records: list[InteractionRecord]
+    stats: dict[str, Any]
+    lags: list[float]
+    elapsed: float
+
+
+async def drive(
+    settings: Settings, fake_discord: FakeDiscord, api_url: str, arguments: argparse.Namespace
+) -> Run:
+    """Start the bot, play the users, wait for every reply to reach its final state."""
+    rng = random.Random(arguments.seed)
+    async with aiohttp.ClientSession() as session:
+        database = await Database.open(settings.database_path)
+        bot = build_bot(settings, session, database)
+        await bot.login(fake_discord.token)
+        channel_ids = [500_000_000_000_000_100 + n for n in range(arguments.channels)]
+        channels = [text_channel(f"c{n}", channel_id=c) for n, c in enumerate(channel_ids)]
+        make_guild(bot, fake_discord, guild_id=GUILD_ID, channels=channels)
+        people = [
+            make_user(f"u{n}", user_id=200_000_000_000_000_000 + n) for n in range(arguments.users)
+        ]
+
+        lags: list[float] = []
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample_loop_lag(lags, stop))
+        started = time.monotonic()
+        records: list[InteractionRecord] = []
+        for n in range(arguments.commands):
+            await asyncio.sleep(rng.expovariate(arguments.commands / arguments.arrival))
+            records.append(
+                await slash(
+                    bot,
+                    fake_discord,
+                    "imagine",
+                    {"prompt": f"load {n}", "size": "512*512"},
+                    user=rng.choice(people),
+                    guild_id=GUILD_ID,
+                    channel_id=rng.choice(channel_ids),
+                )
+            )
+
+        def all_final() -> bool:
+            return all(is_final(fake_discord, record) for record in records)
+
+        await fake_discord.wait_for(all_final, timeout=300)
+        elapsed = time.monotonic() - started
+        stop.set()
+        await sampler
+        stats = await api_stats(session, api_url)
+        await bot.shutdown(grace_seconds=10)
+        await database.close()
+    return Run(records, stats, lags, elapsed)
+
+
+def is_final(fake_discord: FakeDiscord, record: InteractionRecord) -> bool:
+    message = fake_discord.interaction_original(record.id)
+    return message is not None and bool(message.attachments or message.content.startswith("❌"))
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    api_process, api_url = start_fake_api(arguments.seed, 0.0)
     errors = ErrorCounter()
     logging.getLogger().addHandler(errors)
     fake_discord = FakeDiscord(rate_limits=True, validate=False)
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, fake_discord_in_thread(fake_discord):
+            fake_discord.install()
             settings = Settings(
                 discord_token=fake_discord.token,
                 vibedream_api_key="test-api-key",
                 vibedream_base_url=api_url,
                 database_url=f"sqlite:///{Path(folder) / 'load.db'}",
-                generation_concurrency=commands,  # measure the bot, not a queue in front of it
+                generation_concurrency=arguments.commands,  # the bot, not a queue before it
                 default_user_daily_images=0,
                 default_user_max_concurrent=0,
                 default_guild_daily_budget_cents=0,
                 _env_file=None,  # type: ignore[call-arg]
             )
-            async with fake_discord, aiohttp.ClientSession() as session:
-                fake_discord.install()
-                database = await Database.open(settings.database_path)
-                bot = build_bot(settings, session, database)
-                await bot.login(fake_discord.token)
-                channel_ids = [500_000_000_000_000_100 + n for n in range(channels)]
-                make_guild(
-                    bot,
-                    fake_discord,
-                    guild_id=GUILD_ID,
-                    channels=[
-                        text_channel(f"c{n}", channel_id=c) for n, c in enumerate(channel_ids)
-                    ],
-                )
-                people = [
-                    make_user(f"user{n}", user_id=200_000_000_000_000_000 + n) for n in range(users)
-                ]
-
-                lags: list[float] = []
-                stop = asyncio.Event()
-                sampler = asyncio.create_task(sample_loop_lag(lags, stop))
-                started = time.monotonic()
-                records: list[InteractionRecord] = []
-                for n in range(commands):
-                    await asyncio.sleep(rng.expovariate(commands / arrival))
-                    records.append(
-                        await slash(
-                            bot,
-                            fake_discord,
-                            "imagine",
-                            {"prompt": f"load {n}", "size": "512*512"},
-                            user=rng.choice(people),
-                            guild_id=GUILD_ID,
-                            channel_id=rng.choice(channel_ids),
-                        )
-                    )
-
-                def all_final() -> bool:
-                    for record in records:
-                        message = fake_discord.interaction_original(record.id)
-                        if message is None or not (
-                            message.attachments or message.content.startswith("❌")
-                        ):
-                            return False
-                    return True
-
-                await fake_discord.wait_for(all_final, timeout=300)
-                elapsed = time.monotonic() - started
-                stop.set()
-                await sampler
-                stats = await api_stats(session, api_url)
-                await bot.shutdown(grace_seconds=10)
-                await database.close()
+            run = await drive(settings, fake_discord, api_url, arguments)
     finally:
         api_process.terminate()
         api_process.wait(timeout=10)
+    report(run, fake_discord, errors, arguments)
 
-    report(records, fake_discord, stats, lags, errors, elapsed, commands, users, channels, arrival)
+
+def row(name: str, first: str, second: str = "") -> None:
+    print(f"{name:22} {first:>22} {second:>22}")
 
 
 def report(
-    records: list[InteractionRecord],
-    fake_discord: FakeDiscord,
-    stats: dict[str, Any],
-    lags: list[float],
-    errors: ErrorCounter,
-    elapsed: float,
-    commands: int,
-    users: int,
-    channels: int,
-    arrival: float,
+    run: Run, fake_discord: FakeDiscord, errors: ErrorCounter, arguments: argparse.Namespace
 ) -> None:
+    records, stats, lags = run.records, run.stats, run.lags
     predictions = list(stats["predictions"].values())
     by_prompt = {p["prompt"]: p for p in predictions}
     first = [r.response_delay * 1000 for r in records if r.response_delay is not None]
@@ -208,32 +241,37 @@ def report(
     rate_limited = sum(fake_discord.rate_limited.values())
 
     print(
-        f"{commands} /imagine from {users} users in {channels} channels over {arrival:g}s;"
-        f" generation 0.6-2.5 s; all done in {elapsed:.1f}s"
+        f"{arguments.commands} /imagine from {arguments.users} users in {arguments.channels}"
+        f" channels over {arguments.arrival:g}s; generation 0.6-2.5 s; done in {run.elapsed:.1f}s"
     )
-    print(
-        f"first response      p50 {percentile(first, 0.5):7.1f} ms   p99 {percentile(first, 0.99):7.1f} ms"
+    row(
+        "first response",
+        f"p50 {percentile(first, 0.5):.1f} ms",
+        f"p99 {percentile(first, 0.99):.1f} ms",
     )
-    print(
-        f"detection delay    mean {statistics.fmean(detection):7.1f} ms   p99 {percentile(detection, 0.99):7.1f} ms"
+    row(
+        "detection delay",
+        f"mean {statistics.fmean(detection):.1f} ms",
+        f"p99 {percentile(detection, 0.99):.1f} ms",
     )
-    print(f"polls per job      mean {statistics.fmean(polls):7.1f}      max {max(polls)}")
-    print(
-        f"edits per job      mean {statistics.fmean(per_job_edits):7.1f}      max {max(per_job_edits)}"
+    row("polls per job", f"mean {statistics.fmean(polls):.1f}", f"max {max(polls)}")
+    row("edits per job", f"mean {statistics.fmean(per_job_edits):.1f}", f"max {max(per_job_edits)}")
+    row(
+        "bot's added time",
+        f"p50 {percentile(added, 0.5):.1f} ms",
+        f"p99 {percentile(added, 0.99):.1f} ms",
     )
-    print(
-        f"bot's added time    p50 {percentile(added, 0.5):7.1f} ms   p99 {percentile(added, 0.99):7.1f} ms"
-        "  (end to end minus generation: submit, detection, download, upload)"
+    row(
+        "event-loop lag",
+        f"p99 {percentile(lags, 0.99) * 1000:.1f} ms",
+        f"max {max(lags) * 1000:.1f} ms",
     )
-    print(
-        f"event-loop lag      p99 {percentile(lags, 0.99) * 1000:7.1f} ms   max {max(lags) * 1000:.1f} ms"
-    )
-    print(f"peak memory (RSS)       {peak_mib:7.1f} MiB (bot, fake Discord and the users' driver)")
-    print(f"429s from Discord       {rate_limited}")
-    print(f"errors logged           {errors.errors} (database: {errors.database}) {errors.samples}")
-    print(
-        f"billed                  {stats['billed_cents']} cents for {len(predictions)} predictions"
-    )
+    row("peak memory (RSS)", f"{peak_mib:.1f} MiB")
+    row("429s from Discord", str(rate_limited))
+    row("errors logged", str(errors.errors), f"database: {errors.database}")
+    row("billed", f"{stats['billed_cents']} cents", f"{len(predictions)} predictions")
+    for sample in errors.samples:
+        print("  error:", sample)
 
 
 if __name__ == "__main__":
@@ -243,13 +281,4 @@ if __name__ == "__main__":
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--arrival", type=float, default=2.5)
     parser.add_argument("--seed", type=int, default=1)
-    arguments = parser.parse_args()
-    asyncio.run(
-        main(
-            arguments.commands,
-            arguments.users,
-            arguments.channels,
-            arguments.arrival,
-            arguments.seed,
-        )
-    )
+    asyncio.run(main(parser.parse_args()))
