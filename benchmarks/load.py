@@ -1,9 +1,8 @@
 """The real bot under load: many /imagine commands from many users in many channels.
 
-The fake API runs in its own process, as the real one is remote; the fake Discord runs in a
-thread with its own event loop, so the bot's loop serves only the bot (they still share the
-process's memory and its interpreter lock, so those figures are upper bounds for the bot alone).
-Commands arrive at random (Poisson) over `--arrival` seconds.
+The fake API and the fake Discord each run in a process of their own, as the real ones are
+remote, so the memory and event-loop figures are the bot's own (with the small driver that
+plays the users). Commands arrive at random (Poisson) over `--arrival` seconds.
 
     python -m benchmarks.load [--commands 500] [--users 100] [--channels 10] [--arrival 2.5]
 """
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -21,10 +19,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +31,9 @@ from bot.app import build_bot
 from bot.db import Database
 from bot.settings import Settings
 from tests.fakes.discord_harness import make_guild, make_user, slash, text_channel
-from tests.fakes.fake_discord import FakeDiscord, InteractionRecord
+from tests.fakes.discord_process import RemoteFakeDiscord, RemoteRecord
 
 GUILD_ID = 400_000_000_000_000_001
-FINAL_ROUTE = "PATCH /webhooks/{app}/{token}/messages/@original"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -72,30 +67,6 @@ async def sample_loop_lag(lags: list[float], stop: asyncio.Event, interval: floa
         lags.append(time.perf_counter() - started - interval)
 
 
-@contextlib.contextmanager
-def fake_discord_in_thread(fake: FakeDiscord) -> Iterator[None]:
-    """Serve the fake Discord from its own thread and event loop until the block ends."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(fake.start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(fake.close())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="fake-discord", daemon=True)
-    thread.start()
-    ready.wait()
-    try:
-        yield
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-
-
 def start_fake_api(seed: int, fault_rate: float) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
@@ -122,14 +93,15 @@ async def api_stats(session: aiohttp.ClientSession, base_url: str) -> dict[str, 
 
 @dataclass
 class Run:
-    records: list[InteractionRecord]
+    records: list[RemoteRecord]
     stats: dict[str, Any]
+    discord: dict[str, Any]
     lags: list[float]
     elapsed: float
 
 
 async def drive(
-    settings: Settings, fake_discord: FakeDiscord, api_url: str, arguments: argparse.Namespace
+    settings: Settings, fake_discord: RemoteFakeDiscord, api_url: str, arguments: argparse.Namespace
 ) -> Run:
     """Start the bot, play the users, wait for every reply to reach its final state."""
     rng = random.Random(arguments.seed)
@@ -139,7 +111,7 @@ async def drive(
         await bot.login(fake_discord.token)
         channel_ids = [500_000_000_000_000_100 + n for n in range(arguments.channels)]
         channels = [text_channel(f"c{n}", channel_id=c) for n, c in enumerate(channel_ids)]
-        make_guild(bot, fake_discord, guild_id=GUILD_ID, channels=channels)
+        make_guild(bot, fake_discord, guild_id=GUILD_ID, channels=channels)  # type: ignore[arg-type]
         people = [
             make_user(f"u{n}", user_id=200_000_000_000_000_000 + n) for n in range(arguments.users)
         ]
@@ -148,13 +120,13 @@ async def drive(
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_loop_lag(lags, stop))
         started = time.monotonic()
-        records: list[InteractionRecord] = []
+        records: list[RemoteRecord] = []
         for n in range(arguments.commands):
             await asyncio.sleep(rng.expovariate(arguments.commands / arguments.arrival))
             records.append(
-                await slash(
+                await slash(  # type: ignore[arg-type]
                     bot,
-                    fake_discord,
+                    fake_discord,  # type: ignore[arg-type]
                     "imagine",
                     {"prompt": f"load {n}", "size": "512*512"},
                     user=rng.choice(people),
@@ -162,32 +134,29 @@ async def drive(
                     channel_id=rng.choice(channel_ids),
                 )
             )
-
-        def all_final() -> bool:
-            return all(is_final(fake_discord, record) for record in records)
-
-        await fake_discord.wait_for(all_final, timeout=300)
+        ids = [record.id for record in records]
+        deadline = time.monotonic() + 300
+        while await fake_discord.call("finished", ids) < len(ids):
+            if time.monotonic() > deadline:
+                raise TimeoutError("replies did not all reach a final state")
+            await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
         stop.set()
         await sampler
         stats = await api_stats(session, api_url)
+        exported = await fake_discord.call("export")
         await bot.shutdown(grace_seconds=10)
         await database.close()
-    return Run(records, stats, lags, elapsed)
-
-
-def is_final(fake_discord: FakeDiscord, record: InteractionRecord) -> bool:
-    message = fake_discord.interaction_original(record.id)
-    return message is not None and bool(message.attachments or message.content.startswith("❌"))
+    return Run(records, stats, exported, lags, elapsed)
 
 
 async def main(arguments: argparse.Namespace) -> None:
     api_process, api_url = start_fake_api(arguments.seed, 0.0)
     errors = ErrorCounter()
     logging.getLogger().addHandler(errors)
-    fake_discord = FakeDiscord(rate_limits=True, validate=False)
+    fake_discord = RemoteFakeDiscord(rate_limits=True)
     try:
-        with tempfile.TemporaryDirectory() as folder, fake_discord_in_thread(fake_discord):
+        with tempfile.TemporaryDirectory() as folder:
             fake_discord.install()
             settings = Settings(
                 discord_token=fake_discord.token,
@@ -201,44 +170,43 @@ async def main(arguments: argparse.Namespace) -> None:
                 _env_file=None,  # type: ignore[call-arg]
             )
             run = await drive(settings, fake_discord, api_url, arguments)
+            await fake_discord.aclose()
     finally:
+        fake_discord.close()
         api_process.terminate()
         api_process.wait(timeout=10)
-    report(run, fake_discord, errors, arguments)
+    report(run, errors, arguments)
 
 
 def row(name: str, first: str, second: str = "") -> None:
     print(f"{name:22} {first:>22} {second:>22}")
 
 
-def report(
-    run: Run, fake_discord: FakeDiscord, errors: ErrorCounter, arguments: argparse.Namespace
-) -> None:
-    records, stats, lags = run.records, run.stats, run.lags
-    predictions = list(stats["predictions"].values())
+def report(run: Run, errors: ErrorCounter, arguments: argparse.Namespace) -> None:
+    predictions = list(run.stats["predictions"].values())
     by_prompt = {p["prompt"]: p for p in predictions}
-    first = [r.response_delay * 1000 for r in records if r.response_delay is not None]
+    interactions = run.discord["interactions"]
+    first = [
+        (i["first_response_at"] - i["delivered_at"]) * 1000
+        for i in interactions.values()
+        if i["first_response_at"] is not None
+    ]
     detection = [(p["observed_at"] - p["completes_at"]) * 1000 for p in predictions]
     polls = [p["polls"] for p in predictions]
-    edits = Counter(
-        request.path.split("/")[-3]
-        for request in fake_discord.requests
-        if request.route == FINAL_ROUTE
-    )
-    per_job_edits = [edits[record.token] for record in records]
-    finals = {
-        request.path.split("/")[-3]: request.time
-        for request in fake_discord.requests
-        if request.route == FINAL_ROUTE and request.files
-    }
+    edits = Counter(edit["token"] for edit in run.discord["edits"])
+    per_job_edits = [edits[record.token] for record in run.records]
+    finals = {edit["token"]: edit["time"] for edit in run.discord["edits"] if edit["files"]}
     added = []
-    for n, record in enumerate(records):
+    for n, record in enumerate(run.records):
         prediction = by_prompt.get(f"load {n}")
         if prediction and record.token in finals:
             generation = prediction["completes_at"] - prediction["created"]
-            added.append((finals[record.token] - record.delivered_at - generation) * 1000)
+            delivered = interactions[str(record.id)]["delivered_at"]
+            added.append((finals[record.token] - delivered - generation) * 1000)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rate_limited = sum(fake_discord.rate_limited.values())
+    rate_limited = run.discord["rate_limited"]
+    lags = run.lags
+    stats = run.stats
 
     print(
         f"{arguments.commands} /imagine from {arguments.users} users in {arguments.channels}"
