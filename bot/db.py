@@ -82,11 +82,6 @@ class Job:
     reply: ReplyPlace
     delivered_at: float | None
 
-    @property
-    def charged_cents(self) -> int:
-        """What this job counts as spent: the API's figure, else (unknown) the reservation."""
-        return self.cost_cents if self.cost_cents is not None else self.reserved_cents
-
 
 @dataclass(frozen=True)
 class GuildSettings:

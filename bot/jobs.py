@@ -310,17 +310,10 @@ class JobRunner:
             seconds=self._clock() - started,
         )
 
-    async def _settle(
-        self,
-        job_id: int,
-        state: JobState,
-        error: VibeDreamError | None,
-        error_code: str | None = None,
-    ) -> None:
-        code = error_code or (type(error).__name__ if error else None)
-        detail = error.detail if error else None
-        log.warning("job %s ended %s: %s %s", job_id, state.value, code, detail or "")
-        await self._db.settle(job_id, state, error_code=code, error=detail)
+    async def _settle(self, job_id: int, state: JobState, error: VibeDreamError) -> None:
+        code = type(error).__name__
+        log.warning("job %s ended %s: %s %s", job_id, state.value, code, error.detail)
+        await self._db.settle(job_id, state, error_code=code, error=error.detail)
 
 
 def _combine(config: GuildConfig, defaults: Limits) -> Limits:

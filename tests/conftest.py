@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake VibeDream API on loopback, a real aiohttp session, a real SQLite file."""
+"""Shared fixtures: the fakes on loopback, a real aiohttp session, a real SQLite file, and a
+whole bot running against them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,9 @@ import pytest
 
 from bot.db import Database
 from bot.jobs import JobRunner
-from bot.vibedream import RetryPolicy, Timeouts, VibeDreamClient
+from bot.vibedream import VibeDreamClient
 from tests.fakes.fake_vibedream import FakeVibeDream
-
-# Quick retries and timeouts so fault tests take milliseconds, not seconds.
-FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
-FAST_TIMEOUTS = Timeouts(submit=0.5, poll=0.5, download=2.0, connect=0.5)
+from tests.world import FAST_RETRY, FAST_TIMEOUTS, World, mention_problems, running_world
 
 
 @pytest.fixture
@@ -52,3 +50,14 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def runner(database: Database, api: VibeDreamClient) -> JobRunner:
     return JobRunner(database, api, max_seconds=10.0)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    """The bot against both fakes. Whatever the test did, every body the bot sent must have
+    matched Discord's OpenAPI spec and been unable to ping anyone it should not."""
+    async with running_world(tmp_path) as world:
+        yield world
+        assert world.discord.schema_errors == []
+        for body in world.sent_bodies():
+            assert mention_problems(body) == [], body

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.vibedream import SIZES
 from tests.fakes.fake_vibedream import MODERATION_ERROR, Fault, Outcome
-from tests.world import GENERAL, NO_FILES, World, mention_problems, png_bytes, running_world
+from tests.world import GENERAL, NO_FILES, World, png_bytes, running_world
 
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with running_world(tmp_path) as world:
-        yield world
-        # Whatever the test did, every body the bot sent was valid and could ping nobody.
-        assert world.discord.schema_errors == []
-        for body in world.sent_bodies():
-            assert mention_problems(body) == [], body
 
 
 def embed_fields(message) -> dict[str, str]:

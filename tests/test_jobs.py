@@ -68,7 +68,8 @@ async def test_a_refused_submit_releases_the_reservation(
     with pytest.raises(OutOfCredit):
         await runner.run(ALICE, GenerationRequest(prompt="a fox"))
     job = await only_job(database)
-    assert (job.state, job.charged_cents, job.error_code) == (JobState.RELEASED, 0, "OutOfCredit")
+    assert (job.state, job.cost_cents, job.error_code) == (JobState.RELEASED, 0, "OutOfCredit")
+    assert await database.total_charged_cents() == 0
 
 
 async def test_an_unanswered_submit_is_kept_as_a_possible_cost(

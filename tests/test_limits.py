@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.fakes.discord_harness import make_role, make_user
 from tests.fakes.fake_vibedream import Fault, Outcome
-from tests.world import EXEMPT_ROLE, GENERAL, MOD_LOG, World, running_world
+from tests.world import EXEMPT_ROLE, GENERAL, MOD_LOG, World
 
 MANAGE_SERVER = 1 << 5
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with running_world(tmp_path) as world:
-        yield world
-        assert world.discord.schema_errors == []
 
 
 async def set_limits(world: World, **options: object) -> dict:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakes.discord_harness import (
     make_user,
@@ -14,18 +11,9 @@ from tests.fakes.discord_harness import (
     modal_submit,
     slash,
 )
-from tests.world import GENERAL, GUILD_ID, World, mention_problems, png_bytes, running_world
+from tests.world import GENERAL, GUILD_ID, World, png_bytes, running_world
 
 ARTIST = make_user("artist", user_id=100_000_000_000_000_002)
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with running_world(tmp_path) as world:
-        yield world
-        assert world.discord.schema_errors == []
-        for body in world.sent_bodies():
-            assert mention_problems(body) == [], body
 
 
 async def post_image(world: World, content: str = "look at my cat") -> int:

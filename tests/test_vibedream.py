@@ -23,8 +23,8 @@ from bot.vibedream import (
     SubmitOutcomeUnknown,
     VibeDreamClient,
 )
-from tests.conftest import FAST_RETRY, FAST_TIMEOUTS
 from tests.fakes.fake_vibedream import MODERATION_ERROR, FakeVibeDream, Fault, Outcome
+from tests.world import FAST_RETRY, FAST_TIMEOUTS
 
 REQUEST = GenerationRequest(prompt="a lighthouse at dusk", size="768*1024", output_format="png")
 

@@ -16,7 +16,7 @@ from bot.app import build_bot
 from bot.db import Database
 from bot.discord_bot import ImagineBot
 from bot.settings import Settings
-from tests.conftest import FAST_RETRY, FAST_TIMEOUTS
+from bot.vibedream import RetryPolicy, Timeouts
 from tests.fakes.discord_harness import (
     DEFAULT_MEMBER_PERMISSIONS,
     DEFAULT_USER,
@@ -28,6 +28,10 @@ from tests.fakes.discord_harness import (
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeMessage, InteractionRecord
 from tests.fakes.fake_vibedream import FakeVibeDream
+
+# Quick retries and timeouts so fault tests take milliseconds, not seconds.
+FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
+FAST_TIMEOUTS = Timeouts(submit=0.5, poll=0.5, download=2.0, connect=0.5)
 
 GUILD_ID = 400_000_000_000_000_001
 EXEMPT_ROLE = 600_000_000_000_000_001
