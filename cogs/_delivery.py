@@ -216,19 +216,21 @@ class ResumedReply:
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         reply = self._job.reply
-        fields = _final_fields(content, embed, image, view)
-        if reply.message_id is not None and reply.token_expires_at is None:
-            return await self._channel.get_partial_message(reply.message_id).edit(**fields)
+        if reply.message_id is not None and reply.token_expires_at is None:  # a message reply
+            message = self._channel.get_partial_message(reply.message_id)
+            return await message.edit(**_final_fields(content, embed, image, view))
         if reply.message_id is not None and reply.token and self._token_usable():
             webhook = discord.Webhook.partial(
                 self._bot.application_id or 0, reply.token, client=self._bot
             )
-            with contextlib.suppress(discord.NotFound):
-                try:
-                    return await webhook.edit_message(reply.message_id, **fields)
-                except discord.HTTPException as error:
-                    if error.code not in TOKEN_GONE:
-                        raise
+            try:
+                return await webhook.edit_message(
+                    reply.message_id, **_final_fields(content, embed, image, view)
+                )
+            except discord.HTTPException as error:
+                gone = isinstance(error, discord.NotFound) or error.code in TOKEN_GONE
+                if not gone:
+                    raise
         user_id = self._job.requester.user_id
         return await _post_for(self._channel, user_id, content, embed, image, view)
 
