@@ -159,9 +159,10 @@ class InteractionReply:
 class MessageReply:
     """A message the bot posted in reply to another, then edits."""
 
-    def __init__(self, message: discord.PartialMessage | discord.Message, filesize_limit: int):
+    def __init__(self, message: discord.Message, filesize_limit: int):
         self._message = message
         self._filesize_limit = filesize_limit
+        self._shown = message.content
 
     @classmethod
     async def post(cls, anchor: discord.Message) -> MessageReply:
@@ -177,7 +178,9 @@ class MessageReply:
         return self._message.id
 
     async def show(self, content: str) -> int | None:
-        await self._message.edit(content=content)
+        if content != self._shown:  # it was posted showing the queue already
+            await self._message.edit(content=content)
+            self._shown = content
         return self._message.id
 
     async def finish(

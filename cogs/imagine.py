@@ -218,7 +218,10 @@ class Imagine(commands.Cog):
             raise Refused("Reply to a message with an image (or attach one), or use /imagine.")
         replied = message.reference.resolved
         if not isinstance(replied, discord.Message):
-            replied = await message.channel.fetch_message(message.reference.message_id)
+            try:
+                replied = await message.channel.fetch_message(message.reference.message_id)
+            except discord.HTTPException:
+                raise Refused("I can't find the message you replied to any more.") from None
         attachment = first_image(replied)
         if attachment is None:
             # Without the message-content intent Discord hides other people's attachments.
