@@ -80,3 +80,13 @@ def test_invalid_settings_are_each_named_and_never_echoed(tmp_path: Path) -> Non
     for secret in REQUIRED.values():
         assert secret not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_is_documented() -> None:
+    """Each setting appears in .env.example and in the README's settings table."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        variable = name.upper()
+        assert f"\n{variable}=" in example, f"{variable} missing from .env.example"
+        assert f"| `{variable}` |" in readme, f"{variable} missing from the README"
