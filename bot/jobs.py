@@ -142,14 +142,11 @@ class JobRunner:
         """
         if reference is not None:
             check_reference(reference)
-        if requester.guild_id is not None and (size is None or output_format is None):
-            guild = await self._db.guild_settings(requester.guild_id)
-            size = size or guild.default_size
-            output_format = output_format or guild.default_format
+        default_size, default_format = await self.defaults_for(requester.guild_id)
         fields: dict[str, object] = {
             "prompt": prompt,
-            "size": size or self._default_size,
-            "output_format": output_format or self._default_format,
+            "size": size or default_size,
+            "output_format": output_format or default_format,
             "seed": seed,
             "image": reference.url if reference else None,
         }
@@ -165,6 +162,16 @@ class JobRunner:
         if request.seed != -1:
             return request
         return request.model_copy(update={"seed": self._seeds.randint(0, MAX_SEED)})
+
+    async def defaults_for(self, guild_id: int | None) -> tuple[str, str]:
+        """The size and format a server's images get unless the member picks others."""
+        if guild_id is None:
+            return self._default_size, self._default_format
+        settings = await self._db.guild_settings(guild_id)
+        return (
+            settings.default_size or self._default_size,
+            settings.default_format or self._default_format,
+        )
 
     async def limits_for(self, guild_id: int | None) -> Limits:
         """The limits in force for a server: its own settings over the bot-wide defaults."""

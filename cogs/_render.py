@@ -120,7 +120,9 @@ def _cents_limit(value: int | None) -> str:
     return "no limit" if value is None else money(value)
 
 
-def limits_embed(limits: Limits, settings: GuildSettings, note: str | None) -> discord.Embed:
+def limits_embed(
+    limits: Limits, settings: GuildSettings, defaults: tuple[str, str], note: str | None
+) -> discord.Embed:
     """Every limit in force, for /limits."""
     zone_name = limits.timezone.key
     embed = discord.Embed(
@@ -149,6 +151,10 @@ def limits_embed(limits: Limits, settings: GuildSettings, note: str | None) -> d
     embed.add_field(
         name="Exempt role",
         value=f"<@&{settings.exempt_role_id}>" if settings.exempt_role_id else "none",
+    )
+    size, output_format = defaults
+    embed.add_field(
+        name="Default image", value=f"{size_label(size)}, {output_format.upper()}", inline=False
     )
     return embed
 

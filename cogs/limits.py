@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.app_commands import Range
+from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.discord_bot import ImagineBot
 from bot.limits import timezone_names
 from bot.refusals import Refused
-from cogs._render import limits_embed
+from bot.vibedream import FORMATS, SIZES
+from cogs._render import SIZE_NAMES, limits_embed
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 MAX_TERM_LENGTH = 100
@@ -47,7 +48,8 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_id = self._guild_id(interaction)
         limits = await self.bot.runner.limits_for(guild_id)
         settings = await self.bot.database.guild_settings(guild_id)
-        embed = limits_embed(limits, settings, note)
+        defaults = await self.bot.runner.defaults_for(guild_id)
+        embed = limits_embed(limits, settings, defaults, note)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @limits.command(name="show")
@@ -143,6 +145,33 @@ class LimitsCog(commands.Cog, name="Limits"):
     async def list_terms(self, interaction: discord.Interaction) -> None:
         """The blocked words and phrases."""
         await self._show(interaction)
+
+    @limits.command(name="defaults")
+    @app_commands.describe(
+        size="Size /imagine uses when the member picks none",
+        output_format="File type /imagine uses when the member picks none",
+    )
+    @app_commands.rename(output_format="format")
+    @app_commands.choices(
+        size=[Choice(name=SIZE_NAMES[size], value=size) for size in SIZES],
+        output_format=[Choice(name=name.upper(), value=name) for name in FORMATS],
+    )
+    async def defaults(
+        self,
+        interaction: discord.Interaction,
+        size: str | None = None,
+        output_format: str | None = None,
+    ) -> None:
+        """The size and format this server's images get unless a member picks others."""
+        changes = {
+            name: value
+            for name, value in (("default_size", size), ("default_format", output_format))
+            if value is not None
+        }
+        if not changes:
+            raise Refused("Give a size, a format, or both.")
+        await self.bot.database.update_guild_settings(self._guild_id(interaction), **changes)
+        await self._show(interaction, "Saved.")
 
     @limits.command(name="log-channel")
     @app_commands.describe(channel="Where each generation is recorded; leave empty to stop")

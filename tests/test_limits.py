@@ -219,3 +219,16 @@ async def test_only_moderators_see_someone_elses_usage(world: World) -> None:
         await world.command("usage", member=make_user("other", user_id=42))
     )
     assert answer["flags"] & 64 and "Manage Server" in answer["content"]
+
+
+async def test_server_defaults_apply_when_a_member_picks_none(world: World) -> None:
+    """/limits defaults sets the size and format /imagine uses when none is chosen."""
+    answer = await world.answered(
+        await world.command(
+            "limits defaults", permissions=MANAGE_SERVER, size="768*1024", format="webp"
+        )
+    )
+    assert "768×1024, WEBP" in str(answer["embeds"][0]["fields"])
+    message = await world.settled(await world.imagine(prompt="a tall heron"))
+    image = world.decoded(message)
+    assert (image.format, image.size) == ("WEBP", (768, 1024))
