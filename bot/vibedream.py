@@ -188,10 +188,6 @@ class Prediction:
     outputs: list[str]
     error: str | None
 
-    @property
-    def finished(self) -> bool:
-        return self.status in ("completed", "failed")
-
 
 @dataclass(frozen=True)
 class GeneratedImage:
@@ -310,15 +306,14 @@ class VibeDreamClient:
         *,
         estimate: Estimate = DEFAULT_ESTIMATE,
         max_seconds: float = 120.0,
-        started: float | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> Prediction:
         """Poll until the prediction completes (returned) or fails (PredictionFailed).
 
         Statuses we do not know are treated as still running; transient errors are retried with
-        back-off; all of it bounded by `max_seconds` from `started` (default: now).
+        back-off; all of it bounded by `max_seconds` from now.
         """
-        started = self._clock() if started is None else started
+        started = self._clock()
         deadline = started + max_seconds
         delays = self._schedule.delays(estimate)
         failures = 0
