@@ -118,6 +118,10 @@ class BadOutput(VibeDreamError):
     user_message = "The image service sent back something that was not a usable image."
 
 
+class UndecodableOutput(BadOutput):
+    """Not an image at all (another content type, corrupt bytes): worth downloading again."""
+
+
 # --- models -----------------------------------------------------------------------------------
 
 
@@ -347,18 +351,20 @@ class VibeDreamClient:
             due += next(delays)
 
     async def download(self, url: str, request: GenerationRequest) -> GeneratedImage:
-        """Fetch an output, retrying transient failures, and prove it is the image we asked for."""
-        for attempt in range(self._retry.download_attempts):
+        """Fetch an output and prove it is the image we asked for, retrying transient failures
+        and bodies that do not decode: the image is paid for, and a broken transfer or an
+        error page from the assets host is worth a second look."""
+        for attempt in range(1, self._retry.download_attempts + 1):
             try:
                 data, content_type = await self._fetch_output(url)
-                break
-            except (ProviderUnavailable, RateLimited) as error:
-                if attempt + 1 == self._retry.download_attempts:
+                return await asyncio.to_thread(_check_image, data, content_type, request)
+            except (ProviderUnavailable, RateLimited, UndecodableOutput) as error:
+                if attempt == self._retry.download_attempts:
                     raise
-                wait = error.retry_after or self._retry.backoff(attempt + 1, self._rng)
+                wait = error.retry_after or self._retry.backoff(attempt, self._rng)
                 log.info("download failed (%s); retrying in %.2fs", error, wait)
                 await self._sleep(wait)
-        return await asyncio.to_thread(_check_image, data, content_type, request)
+        raise AssertionError("unreachable: the last attempt raises")
 
     async def _fetch_output(self, url: str) -> tuple[bytes, str]:
         # No Authorization header: outputs live on the provider's assets host, and the key is
@@ -482,14 +488,14 @@ def _check_image(data: bytes, content_type: str, request: GenerationRequest) -> 
     """Decode the bytes fully and check they are the format and size that were asked for."""
     declared = content_type.split(";")[0].strip().lower()
     if not declared.startswith("image/"):
-        raise BadOutput(f"output has content type {declared or 'none'}")
+        raise UndecodableOutput(f"output has content type {declared or 'none'}")
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             found_format = _PILLOW_FORMATS.get(image.format or "")
             found_size = image.size
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise BadOutput(f"output does not decode: {type(error).__name__}") from None
+        raise UndecodableOutput(f"output does not decode: {type(error).__name__}") from None
     if found_format != request.output_format:
         raise BadOutput(f"asked for {request.output_format}, got {found_format or 'another'}")
     if found_size != request.dimensions:

@@ -246,3 +246,13 @@ async def test_download_retries_a_server_error(
     fake_api.inject("download", Fault("status", 503))
     await generate(api)
     assert fake_api.requests["download"] == 2
+
+
+async def test_a_download_that_is_not_an_image_is_fetched_again(
+    api: VibeDreamClient, fake_api: FakeVibeDream
+) -> None:
+    """An error page or broken body instead of the (paid for) image earns one more download."""
+    fake_api.inject("download", Fault("malformed"))
+    image = await generate(api)
+    assert image.width == 768
+    assert fake_api.requests["download"] == 2
