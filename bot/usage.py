@@ -21,6 +21,7 @@ class Allowance:
     used: int
     cap: int
     resets_at: datetime | None
+    in_cents: bool = False
 
     @property
     def left(self) -> int:
@@ -35,7 +36,6 @@ class MemberReport:
     allowances: list[Allowance]
     ready_at: datetime | None  # when a cooldown ends, if one is running
     exempt: bool
-    periods: Periods
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class ServerReport:
     top_members: list[MemberTotal]
     allowances: list[Allowance]
     chart_png: bytes
-    periods: Periods
 
 
 async def member_report(
@@ -65,7 +64,7 @@ async def member_report(
     server_today = await db.tally(guild_id, since=window.day_start.timestamp())
     server_month = await db.tally(guild_id, since=window.month_start.timestamp())
     allowances += _budget_allowances(limits, server_today, server_month, window)
-    return MemberReport(today, month, all_time, allowances, ready_at, exempt, window)
+    return MemberReport(today, month, all_time, allowances, ready_at, exempt)
 
 
 async def server_report(
@@ -81,7 +80,7 @@ async def server_report(
         render_usage_chart, days, title=f"Images and cost, last {CHART_DAYS} days"
     )
     allowances = _budget_allowances(limits, today, month, window)
-    return ServerReport(today, month, all_time, top, allowances, chart, window)
+    return ServerReport(today, month, all_time, top, allowances, chart)
 
 
 def _member_allowances(limits: Limits, today: Tally, window: Periods) -> list[Allowance]:
@@ -97,7 +96,11 @@ def _budget_allowances(
     if limits.guild_daily_budget_cents is not None:
         allowances.append(
             Allowance(
-                "Server budget today", today.cents, limits.guild_daily_budget_cents, window.day_end
+                "Server budget today",
+                today.cents,
+                limits.guild_daily_budget_cents,
+                window.day_end,
+                in_cents=True,
             )
         )
     if limits.guild_monthly_budget_cents is not None:
@@ -107,6 +110,7 @@ def _budget_allowances(
                 month.cents,
                 limits.guild_monthly_budget_cents,
                 window.month_end,
+                in_cents=True,
             )
         )
     return allowances

@@ -163,8 +163,8 @@ def _tally(tally: Tally) -> str:
     return f"{tally.images} images · {money(tally.cents)}"
 
 
-def _allowance(allowance: Allowance, *, cents: bool) -> str:
-    show = money if cents else str
+def _allowance(allowance: Allowance) -> str:
+    show = money if allowance.in_cents else str
     text = f"{show(allowance.left)} left of {show(allowance.cap)}"
     if allowance.resets_at is not None:
         text += f" · resets {discord.utils.format_dt(allowance.resets_at, 'R')}"
@@ -176,8 +176,7 @@ def _add_totals(embed: discord.Embed, report: MemberReport | ServerReport) -> No
     embed.add_field(name="This month", value=_tally(report.month))
     embed.add_field(name="All time", value=_tally(report.all_time))
     for allowance in report.allowances:
-        is_money = allowance.name.startswith("Server budget")
-        embed.add_field(name=allowance.name, value=_allowance(allowance, cents=is_money))
+        embed.add_field(name=allowance.name, value=_allowance(allowance))
 
 
 def member_usage_embed(report: MemberReport, member: discord.abc.User) -> discord.Embed:
