@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import discord
+from discord import app_commands
 
 from bot.db import GuildSettings, Job, Tally
 from bot.jobs import JobResult
@@ -10,7 +11,7 @@ from bot.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.polling import Estimate
 from bot.refusals import Refused
 from bot.usage import Allowance, MemberReport, ServerReport
-from bot.vibedream import SIZES, Size
+from bot.vibedream import FORMATS, SIZES, Size
 
 EMBED_COLOUR = discord.Colour.from_rgb(124, 92, 255)
 PROMPT_IN_EMBED = 1000  # of the 4096 a description allows: room for the details beside it
@@ -26,6 +27,9 @@ SIZE_NAMES: dict[Size, str] = {
     "720*1280": "Tall 720×1280",
 }
 assert set(SIZE_NAMES) == set(SIZES)
+# The choices /imagine and /limits defaults offer.
+SIZE_CHOICES = [app_commands.Choice(name=SIZE_NAMES[size], value=size) for size in SIZES]
+FORMAT_CHOICES = [app_commands.Choice(name=name.upper(), value=name) for name in FORMATS]
 
 
 def size_label(size: str) -> str:

@@ -8,16 +8,16 @@ import re
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice, Range
+from discord.app_commands import Range
 from discord.ext import commands
 
 from bot.db import Requester
 from bot.discord_bot import ImagineBot
 from bot.imaging import Reference, check_reference
 from bot.refusals import Refused
-from bot.vibedream import FORMATS, MAX_PROMPT_LENGTH, MAX_SEED, SIZES
+from bot.vibedream import MAX_PROMPT_LENGTH, MAX_SEED
 from cogs._delivery import MessageReply, launch, requester_for, role_ids, run_and_deliver
-from cogs._render import SIZE_NAMES, failure_line, refusal_text
+from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, failure_line, refusal_text
 from cogs.errors import report_error
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,7 @@ class Imagine(commands.Cog):
         strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
         image="A picture to start from (JPEG, PNG, GIF or WebP)",
     )
-    @app_commands.choices(
-        size=[Choice(name=SIZE_NAMES[size], value=size) for size in SIZES],
-        output_format=[Choice(name=name.upper(), value=name) for name in FORMATS],
-    )
+    @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def imagine(
         self,
         interaction: discord.Interaction,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice, Range
+from discord.app_commands import Range
 from discord.ext import commands
 
 from bot.discord_bot import ImagineBot
 from bot.limits import timezone_names
 from bot.refusals import Refused
-from bot.vibedream import FORMATS, SIZES
-from cogs._render import SIZE_NAMES, limits_embed
+from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 MAX_TERM_LENGTH = 100
@@ -152,10 +151,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         output_format="File type /imagine uses when the member picks none",
     )
     @app_commands.rename(output_format="format")
-    @app_commands.choices(
-        size=[Choice(name=SIZE_NAMES[size], value=size) for size in SIZES],
-        output_format=[Choice(name=name.upper(), value=name) for name in FORMATS],
-    )
+    @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def defaults(
         self,
         interaction: discord.Interaction,
