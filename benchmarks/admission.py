@@ -18,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.db import Database, JobState, Requester
-from bot.jobs import JobRunner
-from bot.vibedream import GenerationRequest
+from bot.core.models import JobState, Requester
+from bot.core.requests import GenerationRequest
+from bot.core.runner import JobRunner
+from bot.db import Database
 
 GUILDS = 20
 MEMBERS = 2000

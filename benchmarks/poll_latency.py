@@ -18,8 +18,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.polling import EstimateShaped, FixedInterval, PollSchedule
-from bot.vibedream import GenerationRequest, VibeDreamClient
+from bot.core.polling import EstimateShaped, FixedInterval, PollSchedule
+from bot.core.requests import GenerationRequest
+from bot.vibedream import VibeDreamClient
 from tests.fakes.fake_vibedream import FakeVibeDream
 
 SCHEDULES: dict[str, PollSchedule] = {

@@ -7,17 +7,11 @@ import signal
 
 import aiohttp
 
+from bot.core.runner import JobRunner
 from bot.db import Database
 from bot.discord_bot import ImagineBot
-from bot.jobs import JobRunner
 from bot.settings import Settings
-from bot.vibedream import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUTS,
-    RetryPolicy,
-    Timeouts,
-    VibeDreamClient,
-)
+from bot.vibedream import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, VibeDreamClient
 
 
 def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:

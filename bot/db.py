@@ -16,16 +16,27 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from bot.limits import Usage
-from bot.vibedream import GenerationRequest
+from bot.core.limits import Usage
+from bot.core.models import (
+    GUILD_SETTING_FIELDS,
+    NO_REPLY,
+    GuildConfig,
+    GuildSettings,
+    Job,
+    JobState,
+    MemberTotal,
+    ReplyKind,
+    ReplyPlace,
+    Requester,
+    Tally,
+)
+from bot.core.requests import GenerationRequest
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _PRAGMAS = (
@@ -37,95 +48,6 @@ _PRAGMAS = (
 # What a job counts as spent: the API's figure, else (unknown) what was reserved for it.
 _CHARGED = "COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0)"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
-
-
-class JobState(StrEnum):
-    RESERVED = "reserved"  # admitted and counted against limits; the API has not been called
-    SUBMITTED = "submitted"  # the API accepted it: billed, prediction id known
-    COMPLETED = "completed"
-    FAILED = "failed"  # ended without an image; any cost stays on the books
-    RELEASED = "released"  # ended before the API accepted it: nothing was spent
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who asked for a generation, and where."""
-
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-
-
-@dataclass(frozen=True)
-class ReplyPlace:
-    """Where a job's reply is shown: a message, and the interaction token that may edit it."""
-
-    message_id: int | None
-    token: str | None
-    token_expires_at: float | None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    requester: Requester
-    state: JobState
-    request: GenerationRequest
-    prediction_id: str | None
-    reserved_cents: int
-    cost_cents: int | None
-    error_code: str | None
-    error: str | None
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    reply: ReplyPlace
-    delivered_at: float | None
-
-
-@dataclass(frozen=True)
-class GuildSettings:
-    """A server's own choices; None means the bot-wide default applies (or no limit)."""
-
-    guild_id: int
-    default_size: str | None = None
-    default_format: str | None = None
-    user_daily_images: int | None = None
-    user_cooldown_seconds: int | None = None
-    user_max_concurrent: int | None = None
-    guild_daily_budget_cents: int | None = None
-    guild_monthly_budget_cents: int | None = None
-    timezone: str | None = None
-    log_channel_id: int | None = None
-    exempt_role_id: int | None = None
-
-
-# The columns of guild_settings a moderator may change.
-GUILD_SETTING_FIELDS = frozenset(
-    name for name in GuildSettings.__dataclass_fields__ if name != "guild_id"
-)
-
-
-@dataclass(frozen=True)
-class GuildConfig:
-    """Everything a server has configured: its settings, channels and blocked terms."""
-
-    settings: GuildSettings
-    channel_ids: frozenset[int]
-    blocked_terms: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Tally:
-    images: int  # completed
-    generations: int  # every job that reached the API or may have (failed ones included)
-    cents: int
-
-
-@dataclass(frozen=True)
-class MemberTotal:
-    user_id: int
-    tally: Tally
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -232,7 +154,7 @@ class Database:
         reserved_cents: int,
         counted_since: tuple[float, float] = (0.0, 0.0),
         admit: Callable[[Usage], None] | None = None,
-        reply: ReplyPlace | None = None,
+        reply: ReplyPlace = NO_REPLY,
     ) -> Job:
         """Record a generation before the API is called.
 
@@ -270,9 +192,10 @@ class Database:
                 request.image,
                 reserved_cents,
                 self._clock(),
-                reply.message_id if reply else None,
-                reply.token if reply else None,
-                reply.token_expires_at if reply else None,
+                reply.kind.value,
+                reply.message_id,
+                reply.token,
+                reply.token_expires_at,
             ),
         )
         return _job_from_row(row)
@@ -322,10 +245,12 @@ class Database:
         )
         return [_job_from_row(row) for row in rows]
 
-    async def record_reply_message(self, job_id: int, message_id: int) -> None:
-        """Remember which message shows a job, once it exists."""
+    async def set_reply(self, job_id: int, reply: ReplyPlace) -> None:
+        """Remember where a job's reply is shown, once that is known."""
         await self._update(
-            "UPDATE jobs SET reply_message_id = ? WHERE id = ?", (message_id, job_id)
+            "UPDATE jobs SET reply_kind = ?, reply_message_id = ?, reply_token = ?,"
+            " reply_token_expires_at = ? WHERE id = ?",
+            (reply.kind.value, reply.message_id, reply.token, reply.token_expires_at, job_id),
         )
 
     async def mark_delivered(self, job_id: int) -> None:
@@ -508,9 +433,9 @@ SELECT
 
 _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
-                  strength, reference_url, reserved_cents, created_at, reply_message_id,
-                  reply_token, reply_token_expires_at)
-VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  strength, reference_url, reserved_cents, created_at, reply_kind,
+                  reply_message_id, reply_token, reply_token_expires_at)
+VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -538,7 +463,10 @@ def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
         reply=ReplyPlace(
-            row["reply_message_id"], row["reply_token"], row["reply_token_expires_at"]
+            ReplyKind(row["reply_kind"]),
+            row["reply_message_id"],
+            row["reply_token"],
+            row["reply_token_expires_at"],
         ),
         delivered_at=row["delivered_at"],
     )

@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.runner import JobRunner
 from bot.db import Database
-from bot.jobs import JobRunner
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.limits import Limits
-from bot.vibedream import OutputFormat, Size
+from bot.core.limits import Limits
+from bot.core.requests import OutputFormat, Size
 
 
 class Settings(BaseSettings):

@@ -19,13 +19,14 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.db import Job, ReplyPlace, Requester
+from bot.core.imaging import fit_for_upload
+from bot.core.models import Job, ReplyKind, ReplyPlace, Requester
+from bot.core.polling import Estimate
+from bot.core.refusals import Refused
+from bot.core.requests import GenerationRequest
+from bot.core.runner import Downloading, JobEvent, JobResult, Queued, ShuttingDown, Submitted
 from bot.discord_bot import ImagineBot
-from bot.imaging import fit_for_upload
-from bot.jobs import Downloading, JobEvent, JobResult, Queued, ShuttingDown, Submitted
-from bot.polling import Estimate
-from bot.refusals import Refused
-from bot.vibedream import GenerationRequest, VibeDreamError
+from bot.vibedream import VibeDreamError
 from cogs._render import (
     failure_line,
     mod_log_embed,
@@ -219,7 +220,7 @@ class ResumedReply:
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         reply = self._job.reply
-        if reply.message_id is not None and reply.token_expires_at is None:  # a message reply
+        if reply.kind is ReplyKind.MESSAGE and reply.message_id is not None:
             message = self._channel.get_partial_message(reply.message_id)
             return await message.edit(**_final_fields(content, embed, image, view))
         if reply.message_id is not None and reply.token and self._token_usable():
@@ -327,7 +328,7 @@ async def launch(
 ) -> None:
     """Admit the job (a refusal stays private), answer publicly at once, then run it."""
     requester = requester_for(bot, interaction)
-    reply = ReplyPlace(None, interaction.token, interaction.expires_at.timestamp())
+    reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
     job = await bot.runner.admit(
         requester, request, role_ids=role_ids(interaction.user), reply=reply
     )
@@ -353,7 +354,7 @@ async def run_and_deliver(
     """Execute an admitted job with live progress, then deliver its outcome."""
 
     async def remember_message(message_id: int) -> None:
-        await bot.database.record_reply_message(job.id, message_id)
+        await bot.database.set_reply(job.id, dataclasses.replace(job.reply, message_id=message_id))
 
     progress = LiveProgress(reply, remember_message)
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.db import GuildSettings, Job, Tally
-from bot.jobs import JobResult
-from bot.limits import ChannelNotAllowed, LimitReached, Limits
-from bot.polling import Estimate
-from bot.refusals import Refused
-from bot.usage import Allowance, MemberReport, ServerReport
-from bot.vibedream import FORMATS, SIZES, Size
+from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
+from bot.core.models import GuildSettings, Job, Tally
+from bot.core.polling import Estimate
+from bot.core.refusals import Refused
+from bot.core.requests import FORMATS, SIZES, Size
+from bot.core.runner import JobResult
+from bot.core.usage import Allowance, MemberReport, ServerReport
 
 EMBED_COLOUR = discord.Colour.from_rgb(124, 92, 255)
 PROMPT_IN_EMBED = 1000  # of the 4096 a description allows: room for the details beside it

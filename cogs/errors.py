@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.refusals import Refused
+from bot.core.refusals import Refused
 from cogs._render import failure_line, refusal_text
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
-from bot.db import Requester
+from bot.core.imaging import Reference, check_reference
+from bot.core.models import ReplyPlace, Requester
+from bot.core.refusals import Refused
+from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
-from bot.imaging import Reference, check_reference
-from bot.refusals import Refused
-from bot.vibedream import MAX_PROMPT_LENGTH, MAX_SEED
 from cogs._delivery import MessageReply, launch, requester_for, role_ids, run_and_deliver
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, failure_line, refusal_text
 from cogs.errors import report_error
@@ -200,7 +200,7 @@ class Imagine(commands.Cog):
             return
         with self.bot.tracking(asyncio.current_task()):
             reply = await MessageReply.post(anchor)
-            await self.bot.database.record_reply_message(job.id, reply.message_id)
+            await self.bot.database.set_reply(job.id, ReplyPlace.message(reply.message_id))
             await run_and_deliver(self.bot, job, reply, message.author)
 
     async def _image_for(

@@ -7,9 +7,9 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
+from bot.core.limits import timezone_names
+from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
-from bot.limits import timezone_names
-from bot.refusals import Refused
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)

@@ -8,7 +8,7 @@ import time
 
 from discord.ext import commands
 
-from bot.db import Job, JobState
+from bot.core.models import Job, JobState
 from bot.discord_bot import ImagineBot
 from bot.vibedream import VibeDreamError
 from cogs._delivery import ResumedReply, deliver_failure, deliver_result

@@ -5,9 +5,9 @@ from __future__ import annotations
 import discord
 from discord.ext import commands
 
-from bot.db import Job
+from bot.core.models import Job
+from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
-from bot.refusals import Refused
 from cogs._delivery import launch
 from cogs._render import job_details_embed
 from cogs._result_buttons import ResultButton

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.refusals import Refused
+from bot.core.usage import member_report, server_report
 from bot.discord_bot import ImagineBot
-from bot.refusals import Refused
-from bot.usage import member_report, server_report
 from cogs._delivery import role_ids
 from cogs._render import member_usage_embed, server_usage_embed
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.core.runner import JobRunner
 from bot.db import Database
-from bot.jobs import JobRunner
 from bot.vibedream import VibeDreamClient
 from tests.fakes.fake_vibedream import FakeVibeDream
 from tests.world import FAST_RETRY, FAST_TIMEOUTS, World, mention_problems, running_world

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image, ImageChops
 
-from bot.charts import COST_BAR_COLOR, IMAGES_BAR_COLOR, DayUsage, render_usage_chart
+from bot.core.charts import COST_BAR_COLOR, IMAGES_BAR_COLOR, DayUsage, render_usage_chart
 
 TODAY = datetime.date(2025, 3, 12)
 

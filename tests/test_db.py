@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database, JobState, Requester
-from bot.vibedream import GenerationRequest
+from bot.core.models import JobState, Requester
+from bot.core.requests import GenerationRequest
+from bot.db import Database
 
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
 REQUEST = GenerationRequest(prompt="a red fox", seed=42)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.vibedream import SIZES
+from bot.core.requests import SIZES
 from tests.fakes.fake_vibedream import MODERATION_ERROR, Fault, Outcome
 from tests.world import GENERAL, NO_FILES, World, png_bytes, running_world
 

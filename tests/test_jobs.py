@@ -6,15 +6,11 @@ import asyncio
 
 import pytest
 
-from bot.db import Database, Job, JobState, Requester
-from bot.jobs import Downloading, JobEvent, JobRunner, Progress, Queued, Submitted
-from bot.vibedream import (
-    BadOutput,
-    GenerationRequest,
-    OutOfCredit,
-    PredictionFailed,
-    SubmitOutcomeUnknown,
-)
+from bot.core.models import Job, JobState, Requester
+from bot.core.requests import GenerationRequest
+from bot.core.runner import Downloading, JobEvent, JobRunner, Progress, Queued, Submitted
+from bot.db import Database
+from bot.vibedream import BadOutput, OutOfCredit, PredictionFailed, SubmitOutcomeUnknown
 from tests.fakes.fake_vibedream import FakeVibeDream, Fault, Outcome
 
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)

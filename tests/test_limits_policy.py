@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.limits import (
+from bot.core.limits import (
     LimitReached,
     Limits,
     Usage,

@@ -6,7 +6,7 @@ from itertools import accumulate, islice, pairwise
 
 import pytest
 
-from bot.polling import (
+from bot.core.polling import (
     DEFAULT_ESTIMATE,
     Estimate,
     EstimateShaped,

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bot.app import stop_gracefully_on_signals
-from bot.db import JobState
+from bot.core.models import JobState
 from tests.fakes.discord_harness import component, make_user
 from tests.fakes.fake_vibedream import Outcome
 from tests.world import GENERAL, World, bot_world, started_fakes

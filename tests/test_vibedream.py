@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from bot.core.requests import GenerationRequest
 from bot.vibedream import (
     AuthenticationFailed,
     BadOutput,
     DeadlineExceeded,
-    GenerationRequest,
     InvalidRequest,
     OutOfCredit,
     PredictionFailed,

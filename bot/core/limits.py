@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.refusals import Refused
+from bot.core.refusals import Refused
 
 UTC = ZoneInfo("UTC")
 

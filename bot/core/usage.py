@@ -6,9 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.charts import DayUsage, render_usage_chart
-from bot.db import Database, MemberTotal, Tally
-from bot.limits import Limits, Periods, periods
+from bot.core.charts import DayUsage, render_usage_chart
+from bot.core.limits import Limits, Periods, periods
+from bot.core.models import MemberTotal, Tally
+from bot.db import Database
 
 CHART_DAYS = 30
 

@@ -18,27 +18,22 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from bot.db import Database, GuildConfig, Job, JobState, ReplyPlace, Requester
-from bot.imaging import Reference, check_reference
-from bot.limits import (
-    NO_LIMITS,
-    Limits,
-    Usage,
-    check_admission,
-    check_request,
-    periods,
-    zone,
-)
-from bot.polling import DEFAULT_ESTIMATE, Estimate
-from bot.refusals import Refused
-from bot.vibedream import (
+from bot.core.imaging import Reference, check_reference
+from bot.core.limits import NO_LIMITS, Limits, Usage, check_admission, check_request, periods, zone
+from bot.core.models import NO_REPLY, GuildConfig, Job, JobState, ReplyPlace, Requester
+from bot.core.polling import DEFAULT_ESTIMATE, Estimate
+from bot.core.refusals import Refused
+from bot.core.requests import (
     MAX_PROMPT_LENGTH,
     MAX_SEED,
-    BadOutput,
     GeneratedImage,
     GenerationRequest,
     OutputFormat,
     Size,
+)
+from bot.db import Database
+from bot.vibedream import (
+    BadOutput,
     Submission,
     SubmitOutcomeUnknown,
     VibeDreamClient,
@@ -185,7 +180,7 @@ class JobRunner:
         request: GenerationRequest,
         *,
         role_ids: Collection[int] = (),
-        reply: ReplyPlace | None = None,
+        reply: ReplyPlace = NO_REPLY,
     ) -> Job:
         """Check every limit and record the job, atomically, before anything is spent.
 

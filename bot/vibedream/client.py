@@ -1,9 +1,6 @@
-"""Client for the VibeDream Z-Image Turbo API. It knows nothing of Discord.
-
-Submit a prediction, poll it to its end, download its output. Every failure surfaces as one
-`VibeDreamError` subclass carrying a short message safe to show users; the raw response body and
-the API key never leave this module except as a trimmed `detail` meant for logs.
-"""
+"""The client: submit a prediction, poll it to its end, download its output, over one shared
+aiohttp session. The raw response body and the API key never leave this package except as a
+trimmed `detail` meant for logs."""
 
 from __future__ import annotations
 
@@ -15,198 +12,33 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import aiohttp
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.polling import (
-    DEFAULT_ESTIMATE,
-    Estimate,
-    EstimateShaped,
-    PollSchedule,
-    parse_estimated_time,
+from bot.core.polling import DEFAULT_ESTIMATE, Estimate, EstimateShaped, PollSchedule
+from bot.core.requests import GeneratedImage, GenerationRequest, OutputFormat
+from bot.vibedream.errors import (
+    BadOutput,
+    DeadlineExceeded,
+    PredictionFailed,
+    ProviderUnavailable,
+    RateLimited,
+    SubmitOutcomeUnknown,
+    UndecodableOutput,
+)
+from bot.vibedream.wire import (
+    Prediction,
+    Submission,
+    error_for_status,
+    parse_prediction,
+    parse_submission,
 )
 
 log = logging.getLogger(__name__)
 
-Size = Literal["512*512", "768*768", "1024*1024", "1024*768", "768*1024", "1280*720", "720*1280"]
-OutputFormat = Literal["jpeg", "png", "webp"]
-SIZES: tuple[Size, ...] = get_args(Size)
-FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
-MAX_SEED = 2_147_483_647
-MAX_PROMPT_LENGTH = 1500
-CONTENT_TYPES: dict[OutputFormat, str] = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-}
 _PILLOW_FORMATS: dict[str, OutputFormat] = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class VibeDreamError(Exception):
-    """Base of every API failure. `user_message` is safe to show; `detail` is for logs only."""
-
-    user_message = "The image service had a problem. Please try again."
-
-    def __init__(
-        self, detail: str = "", *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(detail or self.user_message)
-        self.detail = detail
-        self.status = status
-        self.retry_after = retry_after  # seconds the provider asked us to wait, when it said
-
-
-class InvalidRequest(VibeDreamError):
-    user_message = "The image service refused those settings."
-
-
-class AuthenticationFailed(VibeDreamError):
-    user_message = "The bot's image service key was refused. Please tell the server owner."
-
-
-class OutOfCredit(VibeDreamError):
-    user_message = "The image service account is out of credit. Please tell the server owner."
-
-
-class RateLimited(VibeDreamError):
-    user_message = "The image service is busy right now. Please try again in a minute."
-
-    def __init__(
-        self, detail: str = "", *, status: int | None = 429, retry_after: float | None = None
-    ):
-        super().__init__(detail, status=status)
-        self.retry_after = retry_after
-
-
-class ProviderUnavailable(VibeDreamError):
-    user_message = "The image service is unavailable right now. Please try again shortly."
-
-    def __init__(
-        self, detail: str = "", *, status: int | None = None, retry_after: float | None = None
-    ):
-        super().__init__(detail, status=status)
-        self.retry_after = retry_after
-
-
-class SubmitOutcomeUnknown(ProviderUnavailable):
-    """The submit got no usable answer: the prediction may exist and be billed, so it is never
-    sent again and its cost is treated as unknown."""
-
-
-class PredictionFailed(VibeDreamError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    @property
-    def user_message(self) -> str:  # type: ignore[override]
-        reason = " ".join(self.reason.split())[:300]
-        return f"The image could not be made: {reason}" if reason else super().user_message
-
-
-class DeadlineExceeded(VibeDreamError):
-    user_message = "The image took too long to make. Please try again."
-
-
-class BadOutput(VibeDreamError):
-    user_message = "The image service sent back something that was not a usable image."
-
-
-class UndecodableOutput(BadOutput):
-    """Not an image at all (another content type, corrupt bytes): worth downloading again."""
-
-
-# --- models -----------------------------------------------------------------------------------
-
-
-class GenerationRequest(BaseModel):
-    """One generation's parameters, validated against the documented ranges before any call."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_LENGTH)
-    size: Size = "1024*1024"
-    output_format: OutputFormat = "jpeg"
-    seed: int = Field(-1, ge=-1, le=MAX_SEED)
-    strength: float = Field(0.6, ge=0.0, le=1.0)
-    image: str | None = None
-
-    @field_validator("prompt")
-    @classmethod
-    def _stripped(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the prompt is empty")
-        return value
-
-    @field_validator("strength")
-    @classmethod
-    def _tenths(cls, value: float) -> float:
-        tenths = round(value * 10)
-        if abs(value * 10 - tenths) > 1e-6:
-            raise ValueError("strength goes in steps of 0.1")
-        return tenths / 10
-
-    @field_validator("image")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("the reference image must be an http(s) URL")
-        return value
-
-    @property
-    def dimensions(self) -> tuple[int, int]:
-        width, height = self.size.split("*")
-        return int(width), int(height)
-
-    def to_payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "prompt": self.prompt,
-            "size": self.size,
-            "seed": self.seed,
-            "output_format": self.output_format,
-        }
-        if self.image is not None:  # strength only means something with a reference image
-            payload["image"] = self.image
-            payload["strength"] = self.strength
-        return payload
-
-
-@dataclass(frozen=True)
-class Submission:
-    prediction_id: str
-    estimate: Estimate
-    cost_cents: int | None  # None when the provider sent no usable figure
-
-
-@dataclass(frozen=True)
-class Prediction:
-    prediction_id: str
-    status: str
-    outputs: list[str]
-    error: str | None
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    data: bytes
-    output_format: OutputFormat
-    width: int
-    height: int
-
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES[self.output_format]
-
-    @property
-    def extension(self) -> str:
-        return "jpg" if self.output_format == "jpeg" else self.output_format
 
 
 @dataclass(frozen=True)
@@ -234,9 +66,6 @@ class RetryPolicy:
 DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
 ProgressCallback = Callable[[float, Estimate], Awaitable[None]]
-
-
-# --- client -----------------------------------------------------------------------------------
 
 
 class VibeDreamClient:
@@ -290,7 +119,7 @@ class VibeDreamClient:
             except _Malformed as error:
                 raise SubmitOutcomeUnknown(f"unreadable submit response: {error}") from None
             else:
-                return _parse_submission(body)
+                return parse_submission(body)
         raise AssertionError("unreachable: the last attempt raises")
 
     async def get(self, prediction_id: str) -> Prediction:
@@ -302,7 +131,7 @@ class VibeDreamClient:
             raise ProviderUnavailable(str(error)) from None
         except _Malformed as error:
             raise ProviderUnavailable(f"unreadable poll response: {error}") from None
-        return _parse_prediction(body, prediction_id)
+        return parse_prediction(body, prediction_id)
 
     async def wait(
         self,
@@ -374,7 +203,7 @@ class VibeDreamClient:
         try:
             async with self._session.get(url, timeout=timeout) as response:
                 if response.status != 200:
-                    raise _error_for_status(response.status, "", response.headers)
+                    raise error_for_status(response.status, "", response.headers)
                 declared = response.content_length
                 if declared is not None and declared > self._max_output_bytes:
                     raise BadOutput(f"output of {declared} bytes is over the cap")
@@ -398,7 +227,7 @@ class VibeDreamClient:
             ) as response:
                 text = await response.text(errors="replace")
                 if response.status >= 400:
-                    raise _error_for_status(response.status, text, response.headers)
+                    raise error_for_status(response.status, text, response.headers)
         except (TimeoutError, aiohttp.ClientError) as error:
             raise _NoAnswer(f"{method} {_path(url)}: {type(error).__name__}") from None
         try:
@@ -420,68 +249,6 @@ class _Malformed(Exception):
 
 def _path(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[-1]
-
-
-def _error_message(text: str) -> str:
-    """The provider's error string from a JSON or plain-text body, trimmed for logs."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("error", "message", "detail"):
-            value = body.get(key)
-            if isinstance(value, str):
-                return value[:200]
-    return " ".join(text.split())[:200]
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = float(headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
-def _error_for_status(status: int, text: str, headers: Any) -> VibeDreamError:
-    detail = f"HTTP {status}: {_error_message(text)}"
-    if status in (401, 403):
-        return AuthenticationFailed(detail, status=status)
-    if status == 402:
-        return OutOfCredit(detail, status=status)
-    if status == 429:
-        return RateLimited(detail, status=status, retry_after=_retry_after(headers))
-    if status >= 500 or status == 408:
-        return ProviderUnavailable(detail, status=status, retry_after=_retry_after(headers))
-    return InvalidRequest(detail, status=status)
-
-
-def _parse_submission(body: dict[str, Any]) -> Submission:
-    prediction_id = body.get("id")
-    cost = body.get("costCents")
-    if not isinstance(prediction_id, str) or not prediction_id:
-        raise SubmitOutcomeUnknown("submit response without a prediction id")
-    if not isinstance(cost, int) or isinstance(cost, bool) or cost < 0:
-        log.warning("submit response for %s has no usable costCents: %r", prediction_id, cost)
-        cost = None
-    return Submission(
-        prediction_id=prediction_id,
-        estimate=parse_estimated_time(body.get("estimatedTime")) or DEFAULT_ESTIMATE,
-        cost_cents=cost,
-    )
-
-
-def _parse_prediction(body: dict[str, Any], prediction_id: str) -> Prediction:
-    status = body.get("status")
-    outputs = body.get("outputs")
-    error = body.get("error")
-    return Prediction(
-        prediction_id=prediction_id,
-        status=status if isinstance(status, str) else "unknown",
-        outputs=[u for u in outputs if isinstance(u, str)] if isinstance(outputs, list) else [],
-        error=error if isinstance(error, str) else None,
-    )
 
 
 def _check_image(data: bytes, content_type: str, request: GenerationRequest) -> GeneratedImage:

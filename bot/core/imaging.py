@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from bot.refusals import Refused
-from bot.vibedream import GeneratedImage, OutputFormat
+from bot.core.refusals import Refused
+from bot.core.requests import GeneratedImage, OutputFormat
 
 # What the provider accepts as a reference image, by MIME type.
 REFERENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

@@ -1,0 +1,123 @@
+"""The ledger's vocabulary: jobs and their states, who asked, where the reply lives, what a
+server has configured, and usage tallies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.core.requests import GenerationRequest
+
+
+class JobState(StrEnum):
+    RESERVED = "reserved"  # admitted and counted against limits; the API has not been called
+    SUBMITTING = "submitting"  # the submit is (or was) on the wire: it may have been billed
+    SUBMITTED = "submitted"  # the API accepted it: billed, prediction id known
+    COMPLETED = "completed"
+    FAILED = "failed"  # ended without an image; any cost stays on the books
+    RELEASED = "released"  # ended before the API accepted it: nothing was spent
+
+
+# States of a job that has not ended: it counts as in progress and holds its reservation.
+OPEN_STATES = frozenset({JobState.RESERVED, JobState.SUBMITTING, JobState.SUBMITTED})
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.RELEASED})
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for a generation, and where."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+
+
+class ReplyKind(StrEnum):
+    NONE = "none"  # no reply exists yet
+    INTERACTION = "interaction"  # the response to an interaction, edited through its token
+    MESSAGE = "message"  # a message the bot posted itself, edited as a bot message
+
+
+@dataclass(frozen=True)
+class ReplyPlace:
+    """Where a job's reply is shown: its kind, its message, and for an interaction the token
+    that may edit it and when that token expires (Unix time)."""
+
+    kind: ReplyKind = ReplyKind.NONE
+    message_id: int | None = None
+    token: str | None = None
+    token_expires_at: float | None = None
+
+    @classmethod
+    def interaction(cls, token: str, expires_at: float) -> ReplyPlace:
+        return cls(ReplyKind.INTERACTION, None, token, expires_at)
+
+    @classmethod
+    def message(cls, message_id: int) -> ReplyPlace:
+        return cls(ReplyKind.MESSAGE, message_id)
+
+
+NO_REPLY = ReplyPlace()
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    requester: Requester
+    state: JobState
+    request: GenerationRequest
+    prediction_id: str | None
+    reserved_cents: int
+    cost_cents: int | None
+    error_code: str | None
+    error: str | None
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    reply: ReplyPlace
+    delivered_at: float | None
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """A server's own choices; None means the bot-wide default applies (or no limit)."""
+
+    guild_id: int
+    default_size: str | None = None
+    default_format: str | None = None
+    user_daily_images: int | None = None
+    user_cooldown_seconds: int | None = None
+    user_max_concurrent: int | None = None
+    guild_daily_budget_cents: int | None = None
+    guild_monthly_budget_cents: int | None = None
+    timezone: str | None = None
+    log_channel_id: int | None = None
+    exempt_role_id: int | None = None
+
+
+# The settings a moderator may change.
+GUILD_SETTING_FIELDS = frozenset(
+    name for name in GuildSettings.__dataclass_fields__ if name != "guild_id"
+)
+
+
+@dataclass(frozen=True)
+class GuildConfig:
+    """Everything a server has configured: its settings, channels and blocked terms."""
+
+    settings: GuildSettings
+    channel_ids: frozenset[int]
+    blocked_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tally:
+    images: int  # completed
+    generations: int  # every job that reached the API or may have (failed ones included)
+    cents: int
+
+
+@dataclass(frozen=True)
+class MemberTotal:
+    user_id: int
+    tally: Tally
