@@ -2,7 +2,7 @@
 
 Fills a fresh database with past jobs (100,000 by default, over 60 days, 20 servers, 2,000
 members), sets every limit on one server, then admits jobs one after another through the real
-JobRunner.admit and prints the median and p99 time per request.
+Admission.admit and prints the median and p99 time per request.
 
     python -m benchmarks.admission [--past 100000] [--requests 1000]
 """
@@ -18,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.core.admission import Admission
 from bot.core.models import JobState, Requester
+from bot.core.policy import GuildPolicy
+from bot.core.pricing import Pricing
 from bot.core.requests import GenerationRequest
-from bot.core.runner import JobRunner
-from bot.db import Database
+from bot.storage import open_storage
 
 GUILDS = 20
 MEMBERS = 2000
@@ -60,27 +62,30 @@ def seed_history(path: Path, count: int) -> None:
 async def main(past: int, requests: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "ledger.db"
-        database = await Database.open(path)
+        database = await open_storage(f"sqlite:///{path}")
         seed_history(path, past)
         guild = 0
-        await database.update_guild_settings(
+        policy = GuildPolicy(database)
+        await policy.update_settings(
             guild,
-            user_daily_images=1_000_000,
-            user_cooldown_seconds=0,
-            user_max_concurrent=1_000_000,
-            guild_daily_budget_cents=100_000_000,
-            guild_monthly_budget_cents=100_000_000,
+            {
+                "user_daily_images": 1_000_000,
+                "user_cooldown_seconds": 0,
+                "user_max_concurrent": 1_000_000,
+                "guild_daily_budget_cents": 100_000_000,
+                "guild_monthly_budget_cents": 100_000_000,
+            },
         )
         for term in ("forbidden", "not allowed here"):
-            await database.set_term_blocked(guild, term, True)
-        runner = JobRunner(database, api=None)  # type: ignore[arg-type]  # admission only
+            await policy.set_term_blocked(guild, term, True)
+        admission = Admission(database, policy, Pricing())
         request = GenerationRequest(prompt="a benchmark of the admission path")
         rng = random.Random(1)
         timings = []
         for _ in range(requests):
             requester = Requester(rng.randrange(MEMBERS), guild, 1)
             started = time.perf_counter()
-            await runner.admit(requester, request)
+            await admission.admit(requester, request)
             timings.append((time.perf_counter() - started) * 1000)
         await database.close()
     timings.sort()

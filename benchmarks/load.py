@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 
 from bot.app import build_bot
-from bot.db import Database
 from bot.settings import Settings
+from bot.storage import open_storage
 from tests.fakes.discord_harness import make_guild, make_user, slash, text_channel
 from tests.fakes.discord_process import RemoteFakeDiscord, RemoteRecord
 
@@ -106,7 +106,7 @@ async def drive(
     """Start the bot, play the users, wait for every reply to reach its final state."""
     rng = random.Random(arguments.seed)
     async with aiohttp.ClientSession() as session:
-        database = await Database.open(settings.database_path)
+        database = await open_storage(settings.database_url)
         bot = build_bot(settings, session, database)
         await bot.login(fake_discord.token)
         channel_ids = [500_000_000_000_000_100 + n for n in range(arguments.channels)]

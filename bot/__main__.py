@@ -22,7 +22,7 @@ EXIT_BAD_SETTINGS = 2
 
 def load_settings() -> Settings | None:
     try:
-        return Settings()  # type: ignore[call-arg]  # filled from the environment
+        return Settings()  # filled from the environment
     except ValidationError as error:
         print("The bot cannot start: some settings are missing or invalid.", file=sys.stderr)
         for line in describe_errors(error):

@@ -7,11 +7,18 @@ import signal
 
 import aiohttp
 
+from bot.core.admission import Admission
+from bot.core.delivery import DeliveryBook
+from bot.core.policy import BotDefaults, GuildPolicy
+from bot.core.ports import Storage
+from bot.core.pricing import Pricing
 from bot.core.runner import JobRunner
-from bot.db import Database
+from bot.core.services import Services
 from bot.discord_bot import ImagineBot
 from bot.settings import Settings
+from bot.storage import open_storage
 from bot.vibedream import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, VibeDreamClient
+from cogs._errors import ErrorReportingTree
 
 
 def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
@@ -27,10 +34,37 @@ def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
         loop.add_signal_handler(signal_number, shut_down)
 
 
+def build_services(
+    settings: Settings,
+    storage: Storage,
+    api: VibeDreamClient,
+) -> Services:
+    """The core, wired from settings over one storage adapter and the API client."""
+    policy = GuildPolicy(
+        storage,
+        BotDefaults(settings.default_size, settings.default_format, settings.default_limits),
+    )
+    pricing = Pricing(settings.expected_cost_cents)
+    return Services(
+        policy=policy,
+        admission=Admission(storage, policy, pricing),
+        runner=JobRunner(
+            storage,
+            api,
+            pricing,
+            max_seconds=settings.generation_timeout_seconds,
+            concurrency=settings.generation_concurrency,
+        ),
+        delivery=DeliveryBook(storage, policy),
+        ledger=storage,
+        usage=storage,
+    )
+
+
 def build_bot(
     settings: Settings,
     session: aiohttp.ClientSession,
-    database: Database,
+    storage: Storage,
     *,
     retry: RetryPolicy = DEFAULT_RETRY,
     timeouts: Timeouts = DEFAULT_TIMEOUTS,
@@ -44,25 +78,22 @@ def build_bot(
         retry=retry,
         timeouts=timeouts,
     )
-    runner = JobRunner(
-        database,
-        api,
-        expected_cost_cents=settings.expected_cost_cents,
-        max_seconds=settings.generation_timeout_seconds,
-        default_size=settings.default_size,
-        default_format=settings.default_format,
-        default_limits=settings.default_limits,
-        concurrency=settings.generation_concurrency,
+    services = build_services(settings, storage, api)
+    return ImagineBot(
+        settings=settings,
+        state=storage,
+        services=services,
+        tree_cls=ErrorReportingTree,
+        force_sync=force_sync,
     )
-    return ImagineBot(settings=settings, database=database, runner=runner, force_sync=force_sync)
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
     """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
-    database = await Database.open(settings.database_path)
+    storage = await open_storage(settings.database_url)
     try:
         async with aiohttp.ClientSession() as session:
-            bot = build_bot(settings, session, database, force_sync=sync_only)
+            bot = build_bot(settings, session, storage, force_sync=sync_only)
             token = settings.discord_token.get_secret_value()
             async with bot:
                 if sync_only:
@@ -71,4 +102,4 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 stop_gracefully_on_signals(bot, settings.shutdown_grace_seconds)
                 await bot.start(token)
     finally:
-        await database.close()
+        await storage.close()

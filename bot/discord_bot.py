@@ -8,19 +8,20 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any, Protocol, cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.runner import JobRunner
-from bot.db import Database
+from bot.core.delivery import EVERY_GUILD, GuildScope
+from bot.core.ports import BotState
+from bot.core.services import Services
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (
-    "cogs.errors",
     "cogs.imagine",
     "cogs.results",
     "cogs.usage",
@@ -37,6 +38,11 @@ REQUIRED_PERMISSIONS = discord.Permissions(
     read_message_history=True,
 )
 SYNC_FINGERPRINT_KEY = "command_sync_fingerprint"
+RECOVERY_COG = "Recovery"
+
+
+class Recoverer(Protocol):
+    async def recover(self, scope: GuildScope) -> None: ...
 
 
 class ImagineBot(commands.Bot):
@@ -44,11 +50,14 @@ class ImagineBot(commands.Bot):
         self,
         *,
         settings: Settings,
-        database: Database,
-        runner: JobRunner,
+        state: BotState,
+        services: Services,
+        tree_cls: type[app_commands.CommandTree[Any]] = app_commands.CommandTree,
+        scope: GuildScope = EVERY_GUILD,
         force_sync: bool = False,
     ) -> None:
         super().__init__(
+            tree_cls=tree_cls,
             command_prefix=commands.when_mentioned,  # unused: there are no text commands
             intents=discord.Intents(
                 guilds=True, guild_messages=True, dm_messages=settings.allow_dms
@@ -56,9 +65,11 @@ class ImagineBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.database = database
-        self.runner = runner
+        self.state = state
+        self.services = services
+        self.scope = scope
         self._force_sync = force_sync
+        self._recovery: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()
         dms = settings.allow_dms
         self.tree.allowed_contexts = app_commands.AppCommandContext(
@@ -68,8 +79,16 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # Beside the rest of the start-up: the HTTP client is ready once logged in.
+        self._recovery = asyncio.create_task(self._recover())
         await self.sync_commands(force=self._force_sync)
         log.info("Invite the bot with: %s", self.invite_url())
+
+    async def _recover(self) -> None:
+        """Deliver what an earlier run left undelivered in this process's scope."""
+        recovery = self.get_cog(RECOVERY_COG)
+        if recovery is not None:
+            await cast(Recoverer, recovery).recover(self.scope)
 
     def invite_url(self) -> str:
         assert self.application_id is not None, "known once logged in"
@@ -87,7 +106,7 @@ class ImagineBot(commands.Bot):
         fingerprint = hashlib.sha256(
             json.dumps({"guilds": guild_ids, "commands": definitions}, sort_keys=True).encode()
         ).hexdigest()
-        if not force and await self.database.get_state(SYNC_FINGERPRINT_KEY) == fingerprint:
+        if not force and await self.state.get_state(SYNC_FINGERPRINT_KEY) == fingerprint:
             log.info("Commands unchanged since the last sync; not syncing")
             return False
         if guild_ids:
@@ -99,7 +118,7 @@ class ImagineBot(commands.Bot):
         else:
             await self.tree.sync()
             log.info("Synced %d commands globally (may take a while to appear)", len(definitions))
-        await self.database.set_state(SYNC_FINGERPRINT_KEY, fingerprint)
+        await self.state.set_state(SYNC_FINGERPRINT_KEY, fingerprint)
         return True
 
     @contextlib.contextmanager
@@ -116,7 +135,7 @@ class ImagineBot(commands.Bot):
         """Stop taking jobs, give those in progress `grace_seconds` to finish, then stop; the
         next start delivers whatever was still running."""
         log.info("Shutting down: %d jobs in progress", len(self._jobs_running))
-        self.runner.stop_admitting()
+        self.services.stop_taking_jobs()
         running = set(self._jobs_running)
         if running:
             _, unfinished = await asyncio.wait(running, timeout=grace_seconds)
@@ -124,6 +143,8 @@ class ImagineBot(commands.Bot):
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
             log.info("%d jobs left for the next start", len(unfinished))
+        if self._recovery is not None:
+            self._recovery.cancel()
         await self.close()
 
     async def on_message(self, message: discord.Message) -> None:

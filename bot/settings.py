@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -83,11 +82,6 @@ class Settings(BaseSettings):
             guild_daily_budget_cents=self.default_guild_daily_budget_cents or None,
             guild_monthly_budget_cents=self.default_guild_monthly_budget_cents or None,
         )
-
-    @property
-    def database_path(self) -> Path:
-        """`sqlite:///data/x.db` is relative to the working directory; `sqlite:////x.db` is not."""
-        return Path(self.database_url.removeprefix("sqlite:///"))
 
 
 def describe_errors(error: ValidationError) -> list[str]:

@@ -40,6 +40,12 @@ def money(cents: int | None) -> str:
     return "unknown" if cents is None else f"${cents / 100:.2f}"
 
 
+TOO_LARGE = "The image is too large to upload here."
+WILL_DELIVER_AFTER_RESTART = (
+    "⏳ The bot is restarting; your image will be delivered when it is back."
+)
+
+
 def queued_line() -> str:
     return "⏳ Queued…"
 

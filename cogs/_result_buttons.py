@@ -1,15 +1,22 @@
 """The buttons under every result. Their custom ids carry the action and the job, so they keep
-working after a restart and never time out; the results cog handles the clicks."""
+working after a restart and never time out; a click finds the results cog through the client."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, Protocol, cast
 
 import discord
+from discord.ext import commands
 
-ClickHandler = Callable[[discord.Interaction, str, int], Awaitable[None]]
+RESULTS_COG = "Results"
+
+
+class ClickHandler(Protocol):
+    async def on_click(
+        self, interaction: discord.Interaction, action: str, job_id: int
+    ) -> None: ...
+
 
 # action: (label, emoji, style)
 ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
@@ -24,8 +31,6 @@ class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"imagine:(?P<action>reroll|vary|details|delete):(?P<job_id>[0-9]+)",
 ):
-    handler: ClassVar[ClickHandler | None] = None
-
     def __init__(self, action: str, job_id: int) -> None:
         label, emoji, style = ACTIONS[action]
         super().__init__(
@@ -46,9 +51,11 @@ class ResultButton(
         return cls(match["action"], int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if ResultButton.handler is None:
+        client = interaction.client
+        cog = client.get_cog(RESULTS_COG) if isinstance(client, commands.Bot) else None
+        if cog is None:
             raise RuntimeError("result buttons clicked before the results cog loaded")
-        await ResultButton.handler(interaction, self.action, self.job_id)
+        await cast(ClickHandler, cog).on_click(interaction, self.action, self.job_id)
 
 
 def result_view(job_id: int) -> discord.ui.View:

@@ -16,16 +16,15 @@ from bot.core.models import ReplyPlace, Requester
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
-from cogs._delivery import MessageReply, launch, requester_for, role_ids, run_and_deliver
+from cogs._delivery.flow import launch, run_and_deliver
+from cogs._delivery.permissions import TO_REPLY_WITH_IMAGES, may_answer, requester_for, role_ids
+from cogs._delivery.replies import MessageReply
+from cogs._errors import report_error
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, failure_line, refusal_text
-from cogs.errors import report_error
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
-NEEDED_TO_POST = discord.Permissions(
-    send_messages=True, embed_links=True, attach_files=True, read_message_history=True
-)
 
 
 def first_image(message: discord.Message) -> discord.Attachment | None:
@@ -158,7 +157,7 @@ class Imagine(commands.Cog):
         reference: Reference | None = None,
     ) -> None:
         """Turn the user's choices into a request (with the server's defaults) and launch it."""
-        request = await self.bot.runner.prepare(
+        request = await self.bot.services.admission.prepare(
             requester_for(self.bot, interaction),
             prompt=prompt,
             size=size,
@@ -177,13 +176,16 @@ class Imagine(commands.Cog):
             return
         if not any(user.id == me.id for user in message.mentions):
             return
-        if message.guild is None and not self.bot.settings.allow_dms:
+        guild = message.guild
+        permissions = (
+            message.channel.permissions_for(guild.me) if guild else discord.Permissions.none()
+        )
+        try:
+            may_answer(self.bot, guild.id if guild else None, permissions, TO_REPLY_WITH_IMAGES)
+        except Refused:
+            # Answering would need the very permission that is missing: stay silent.
+            log.info("cannot answer a mention in channel %s", message.channel.id)
             return
-        if message.guild is not None:
-            permissions = message.channel.permissions_for(message.guild.me)
-            if not permissions.is_superset(NEEDED_TO_POST):
-                log.info("cannot post images in channel %s; ignoring a mention", message.channel.id)
-                return
         try:
             anchor, attachment = await self._image_for(message)
             prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
@@ -191,16 +193,18 @@ class Imagine(commands.Cog):
                 raise Refused("Add a prompt after the mention, for example: make it a watercolour.")
             guild_id = message.guild.id if message.guild else None
             requester = Requester(message.author.id, guild_id, message.channel.id)
-            request = await self.bot.runner.prepare(
+            request = await self.bot.services.admission.prepare(
                 requester, prompt=prompt, reference=as_reference(attachment)
             )
-            job = await self.bot.runner.admit(requester, request, role_ids=role_ids(message.author))
+            job = await self.bot.services.admission.admit(
+                requester, request, role_ids=role_ids(message.author)
+            )
         except Refused as refusal:
             await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
         with self.bot.tracking(asyncio.current_task()):
             reply = await MessageReply.post(anchor)
-            await self.bot.database.set_reply(job.id, ReplyPlace.message(reply.message_id))
+            await self.bot.services.delivery.reply_posted(job, ReplyPlace.message(reply.message_id))
             await run_and_deliver(self.bot, job, reply, message.author)
 
     async def _image_for(

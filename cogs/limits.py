@@ -45,9 +45,9 @@ class LimitsCog(commands.Cog, name="Limits"):
 
     async def _show(self, interaction: discord.Interaction, note: str | None = None) -> None:
         guild_id = self._guild_id(interaction)
-        limits = await self.bot.runner.limits_for(guild_id)
-        settings = await self.bot.database.guild_settings(guild_id)
-        defaults = await self.bot.runner.defaults_for(guild_id)
+        limits = await self.bot.services.policy.limits_for(guild_id)
+        settings = await self.bot.services.policy.settings(guild_id)
+        defaults = await self.bot.services.policy.defaults_for(guild_id)
         embed = limits_embed(limits, settings, defaults, note)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
@@ -93,7 +93,7 @@ class LimitsCog(commands.Cog, name="Limits"):
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
         if not changes:
             raise Refused("Give at least one limit to change.")
-        await self.bot.database.update_guild_settings(self._guild_id(interaction), **changes)
+        await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)
         await self._show(interaction, "Saved.")
 
     @set_limits.autocomplete("timezone")
@@ -108,7 +108,9 @@ class LimitsCog(commands.Cog, name="Limits"):
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
         """Allow /imagine in a channel (once any is added, only those channels)."""
-        await self.bot.database.set_channel_allowed(self._guild_id(interaction), channel.id, True)
+        await self.bot.services.policy.set_channel_allowed(
+            self._guild_id(interaction), channel.id, True
+        )
         await self._show(interaction, f"/imagine is allowed in {channel.mention}.")
 
     @channels.command(name="remove")
@@ -117,7 +119,7 @@ class LimitsCog(commands.Cog, name="Limits"):
     ) -> None:
         """Take a channel off the list (with none left, /imagine works everywhere)."""
         guild_id = self._guild_id(interaction)
-        if not await self.bot.database.set_channel_allowed(guild_id, channel.id, False):
+        if not await self.bot.services.policy.set_channel_allowed(guild_id, channel.id, False):
             raise Refused(f"{channel.mention} was not on the list.")
         await self._show(interaction, f"{channel.mention} removed.")
 
@@ -127,7 +129,7 @@ class LimitsCog(commands.Cog, name="Limits"):
     ) -> None:
         """Refuse prompts containing a word or phrase (whole words, any case)."""
         term = " ".join(term.split())
-        await self.bot.database.set_term_blocked(self._guild_id(interaction), term, True)
+        await self.bot.services.policy.set_term_blocked(self._guild_id(interaction), term, True)
         await self._show(interaction, f"Blocked “{discord.utils.escape_markdown(term)}”.")
 
     @blocked.command(name="remove")
@@ -136,7 +138,9 @@ class LimitsCog(commands.Cog, name="Limits"):
     ) -> None:
         """Stop refusing a word or phrase."""
         term = " ".join(term.split())
-        if not await self.bot.database.set_term_blocked(self._guild_id(interaction), term, False):
+        if not await self.bot.services.policy.set_term_blocked(
+            self._guild_id(interaction), term, False
+        ):
             raise Refused("That word or phrase was not blocked.")
         await self._show(interaction, f"Unblocked “{discord.utils.escape_markdown(term)}”.")
 
@@ -166,7 +170,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         }
         if not changes:
             raise Refused("Give a size, a format, or both.")
-        await self.bot.database.update_guild_settings(self._guild_id(interaction), **changes)
+        await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)
         await self._show(interaction, "Saved.")
 
     @limits.command(name="log-channel")
@@ -176,8 +180,8 @@ class LimitsCog(commands.Cog, name="Limits"):
     ) -> None:
         """Record every generation (who, prompt, link) in a moderation channel."""
         channel_id = channel.id if channel else None
-        await self.bot.database.update_guild_settings(
-            self._guild_id(interaction), log_channel_id=channel_id
+        await self.bot.services.policy.update_settings(
+            self._guild_id(interaction), {"log_channel_id": channel_id}
         )
         await self._show(interaction, "Saved.")
 
@@ -187,8 +191,8 @@ class LimitsCog(commands.Cog, name="Limits"):
         self, interaction: discord.Interaction, role: discord.Role | None = None
     ) -> None:
         """A role whose members are not held to the per-member limits (budgets still apply)."""
-        await self.bot.database.update_guild_settings(
-            self._guild_id(interaction), exempt_role_id=role.id if role else None
+        await self.bot.services.policy.update_settings(
+            self._guild_id(interaction), {"exempt_role_id": role.id if role else None}
         )
         await self._show(interaction, "Saved.")
 

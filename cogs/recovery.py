@@ -1,4 +1,5 @@
-"""On start, finish what the last run left: every job is delivered or reported to its requester."""
+"""Finishing what an earlier run left: the bot starts `recover` once it is logged in, and every
+undelivered job in its scope is delivered or reported to its requester."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import time
 
 from discord.ext import commands
 
+from bot.core.delivery import GuildScope
 from bot.core.models import Job, JobState
-from bot.discord_bot import ImagineBot
+from bot.discord_bot import RECOVERY_COG, ImagineBot
 from bot.vibedream import VibeDreamError
-from cogs._delivery import ResumedReply, deliver_failure, deliver_result
+from cogs._delivery.flow import deliver_failure, deliver_result
+from cogs._delivery.replies import ResumedReply
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +25,13 @@ NOT_STARTED = (
 NOT_MADE = "Your image could not be made."
 
 
-class Recovery(commands.Cog):
+class Recovery(commands.Cog, name=RECOVERY_COG):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self._task: asyncio.Task[None] | None = None
 
-    async def cog_load(self) -> None:
-        # Runs beside the rest of the start-up: the HTTP client is ready once logged in.
-        self._task = asyncio.create_task(self.recover())
-
-    async def cog_unload(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def recover(self) -> None:
-        jobs = await self.bot.database.undelivered_jobs(since=time.time() - LOOK_BACK_SECONDS)
+    async def recover(self, scope: GuildScope) -> None:
+        since = time.time() - LOOK_BACK_SECONDS
+        jobs = await self.bot.services.delivery.undelivered(scope, since=since)
         if not jobs:
             return
         log.info("Recovering %d jobs left by the last run", len(jobs))
@@ -49,7 +44,7 @@ class Recovery(commands.Cog):
 
     async def _recover(self, job: Job) -> None:
         reply = ResumedReply(self.bot, job)
-        runner = self.bot.runner
+        runner = self.bot.services.runner
         if job.state is JobState.RESERVED:
             await runner.release(job, "restarted")
             await deliver_failure(self.bot, job, reply, NOT_STARTED)

@@ -8,29 +8,27 @@ from discord.ext import commands
 from bot.core.models import Job
 from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
-from cogs._delivery import launch
+from cogs._delivery.flow import launch
+from cogs._errors import report_error
 from cogs._render import job_details_embed
-from cogs._result_buttons import ResultButton
-from cogs.errors import report_error
+from cogs._result_buttons import RESULTS_COG, ResultButton
 
 VARY_STRENGTH = 0.5  # keeps the composition, changes the details
 
 
-class Results(commands.Cog):
+class Results(commands.Cog, name=RESULTS_COG):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
-        ResultButton.handler = self.on_click
         self.bot.add_dynamic_items(ResultButton)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ResultButton)
-        ResultButton.handler = None
 
     async def on_click(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
         try:
-            job = await self.bot.database.get_job(job_id)
+            job = await self.bot.services.ledger.get_job(job_id)
             if job is None:
                 raise Refused("I no longer have the details of that image.")
             match action:

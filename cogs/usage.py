@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.core.refusals import Refused
 from bot.core.usage import member_report, server_report
 from bot.discord_bot import ImagineBot
-from cogs._delivery import role_ids
+from cogs._delivery.permissions import role_ids
 from cogs._render import member_usage_embed, server_usage_embed
 
 CHART_FILENAME = "usage.png"
@@ -46,9 +46,9 @@ class Usage(commands.Cog):
             await self._member_usage(interaction, interaction.guild_id, member or interaction.user)
 
     async def _server_usage(self, interaction: discord.Interaction, guild_id: int) -> None:
-        limits = await self.bot.runner.limits_for(guild_id)
+        limits = await self.bot.services.policy.limits_for(guild_id)
         now = discord.utils.utcnow()
-        report = await server_report(self.bot.database, limits, guild_id, now=now)
+        report = await server_report(self.bot.services.usage, limits, guild_id, now=now)
         chart = discord.File(io.BytesIO(report.chart_png), filename=CHART_FILENAME)
         embed = server_usage_embed(report, chart=CHART_FILENAME)
         await interaction.followup.send(embed=embed, file=chart, ephemeral=True)
@@ -56,10 +56,10 @@ class Usage(commands.Cog):
     async def _member_usage(
         self, interaction: discord.Interaction, guild_id: int, member: discord.abc.User
     ) -> None:
-        limits = await self.bot.runner.limits_for(guild_id)
+        limits = await self.bot.services.policy.limits_for(guild_id)
         exempt = limits.exempt_role_id is not None and limits.exempt_role_id in role_ids(member)
         report = await member_report(
-            self.bot.database,
+            self.bot.services.usage,
             limits,
             guild_id,
             member.id,

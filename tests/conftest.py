@@ -9,8 +9,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.core.admission import Admission
+from bot.core.delivery import DeliveryBook
+from bot.core.policy import GuildPolicy
+from bot.core.ports import Storage
+from bot.core.pricing import Pricing
 from bot.core.runner import JobRunner
-from bot.db import Database
+from bot.core.services import Services
+from bot.storage import open_storage
 from bot.vibedream import VibeDreamClient
 from tests.fakes.fake_vibedream import FakeVibeDream
 from tests.world import FAST_RETRY, FAST_TIMEOUTS, World, mention_problems, running_world
@@ -41,15 +47,25 @@ def api(fake_api: FakeVibeDream, http: aiohttp.ClientSession) -> VibeDreamClient
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "imagine.db")
-    yield db
-    await db.close()
+async def database(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'imagine.db'}")
+    yield storage
+    await storage.close()
 
 
 @pytest.fixture
-def runner(database: Database, api: VibeDreamClient) -> JobRunner:
-    return JobRunner(database, api, max_seconds=10.0)
+def services(database: Storage, api: VibeDreamClient) -> Services:
+    """The core with no limits, over the SQLite ledger and the fake API."""
+    policy = GuildPolicy(database)
+    pricing = Pricing()
+    return Services(
+        policy=policy,
+        admission=Admission(database, policy, pricing),
+        runner=JobRunner(database, api, pricing, max_seconds=10.0),
+        delivery=DeliveryBook(database, policy),
+        ledger=database,
+        usage=database,
+    )
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ async def test_limits_set_is_refused_without_manage_server(world: World) -> None
     record = await world.command("limits set", user_daily_images=0)  # no Manage Server
     answer = await world.answered(record)
     assert answer["flags"] & 64 and "Manage Server" in answer["content"]
-    settings = await world.database.guild_settings(record.guild_id)
+    settings = (await world.database.load_guild_config(record.guild_id)).settings
     assert settings.user_daily_images is None
 
 

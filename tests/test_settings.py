@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from bot.storage import sqlite_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {"DISCORD_TOKEN": "MTIz.discord-token-secret", "VIBEDREAM_API_KEY": "vd-secret-key"}
@@ -38,7 +39,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("LOG_LEVEL", "debug")
     settings = Settings()  # type: ignore[call-arg]
     assert settings.discord_guild_ids == [123, 456]
-    assert str(settings.database_path) == "/var/lib/imagine/bot.db"
+    assert str(sqlite_path(settings.database_url)) == "/var/lib/imagine/bot.db"
     assert settings.default_size == "1280*720" and settings.default_format == "jpeg"
     assert settings.vibedream_base_url == "https://api.vibedream.ai/api/v1"
     assert settings.log_level == "DEBUG"

@@ -13,9 +13,10 @@ import aiohttp
 from PIL import Image
 
 from bot.app import build_bot
-from bot.db import Database
+from bot.core.ports import Storage
 from bot.discord_bot import ImagineBot
 from bot.settings import Settings
+from bot.storage import open_storage
 from bot.vibedream import RetryPolicy, Timeouts
 from tests.fakes.discord_harness import (
     DEFAULT_MEMBER_PERMISSIONS,
@@ -51,7 +52,7 @@ class World:
     bot: ImagineBot
     discord: FakeDiscord
     api: FakeVibeDream
-    database: Database
+    database: Storage
 
     async def command(
         self,
@@ -181,7 +182,7 @@ async def bot_world(
     The fakes outlive it, so a test can stop it and start another over the same state."""
     config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
     async with aiohttp.ClientSession() as session:
-        database = await Database.open(config.database_path)
+        database = await open_storage(config.database_url)
         bot = build_bot(config, session, database, retry=FAST_RETRY, timeouts=FAST_TIMEOUTS)
         try:
             await bot.login(fake_discord.token)  # runs setup_hook: cogs, sync, recovery

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from bot.core.charts import DayUsage, render_usage_chart
 from bot.core.limits import Limits, Periods, periods
 from bot.core.models import MemberTotal, Tally
-from bot.db import Database
+from bot.core.ports import UsageReader
 
 CHART_DAYS = 30
 
@@ -50,7 +50,7 @@ class ServerReport:
 
 
 async def member_report(
-    db: Database, limits: Limits, guild_id: int, user_id: int, *, now: datetime, exempt: bool
+    db: UsageReader, limits: Limits, guild_id: int, user_id: int, *, now: datetime, exempt: bool
 ) -> MemberReport:
     window = periods(now, limits.timezone)
     today = await db.tally(guild_id, user_id=user_id, since=window.day_start.timestamp())
@@ -69,7 +69,7 @@ async def member_report(
 
 
 async def server_report(
-    db: Database, limits: Limits, guild_id: int, *, now: datetime
+    db: UsageReader, limits: Limits, guild_id: int, *, now: datetime
 ) -> ServerReport:
     window = periods(now, limits.timezone)
     today = await db.tally(guild_id, since=window.day_start.timestamp())
@@ -118,7 +118,7 @@ def _budget_allowances(
 
 
 async def _daily_usage(
-    db: Database, limits: Limits, guild_id: int, window: Periods
+    db: UsageReader, limits: Limits, guild_id: int, window: Periods
 ) -> list[DayUsage]:
     """Images and cost per day in the server's time zone, zeros included, oldest first."""
     first_day: date = window.day_start.date() - timedelta(days=CHART_DAYS - 1)

@@ -1,4 +1,5 @@
-"""One place that turns any error from an app command into a reply the user can see."""
+"""One place that turns any error from an app command, a button or a modal into a reply the
+user can see."""
 
 from __future__ import annotations
 
@@ -47,9 +48,10 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
         log.warning("could not report an error to interaction %s", interaction.id, exc_info=True)
 
 
-async def setup(bot: commands.Bot) -> None:
-    bot.tree.on_error = report_error  # type: ignore[method-assign]
+class ErrorReportingTree(app_commands.CommandTree[commands.Bot]):
+    """The bot's command tree: every command's error reaches `report_error`."""
 
-
-async def teardown(bot: commands.Bot) -> None:
-    del bot.tree.on_error  # back to the class's default
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)

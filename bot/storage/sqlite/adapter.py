@@ -1,4 +1,4 @@
-"""The SQLite data layer: every SQL statement the bot runs lives in this module.
+"""The SQLite adapter: every SQL statement the bot runs on SQLite lives in this module.
 
 SQLite in WAL mode with a busy timeout, so readers never wait and writers queue instead of
 failing. Everyday reads and writes are single statements on one aiosqlite connection, each
@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from bot.core.models import (
     Requester,
     Tally,
 )
+from bot.core.ports import AdmissionCheck
 from bot.core.requests import GenerationRequest
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -51,7 +52,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 
 
 def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("bot") / "migrations"
+    folder = resources.files(__package__) / "migrations"
     found = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
@@ -98,7 +99,7 @@ class _AdmissionConnection:
             self._connection.close()
 
 
-class Database:
+class SqliteStorage:
     def __init__(
         self,
         connection: aiosqlite.Connection,
@@ -108,10 +109,9 @@ class Database:
         self._connection = connection
         self._admissions = admissions
         self._clock = clock
-        self._guild_configs: dict[int, GuildConfig] = {}
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Database:
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteStorage:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
@@ -153,7 +153,7 @@ class Database:
         *,
         reserved_cents: int,
         counted_since: tuple[float, float] = (0.0, 0.0),
-        admit: Callable[[Usage], None] | None = None,
+        admit: AdmissionCheck | None = None,
         reply: ReplyPlace = NO_REPLY,
     ) -> Job:
         """Record a generation before the API is called.
@@ -320,18 +320,7 @@ class Database:
 
     # --- per-server settings ----------------------------------------------------------------
 
-    async def guild_settings(self, guild_id: int) -> GuildSettings:
-        return (await self.guild_config(guild_id)).settings
-
-    async def guild_config(self, guild_id: int) -> GuildConfig:
-        """A server's configuration. Read on every request, changed rarely, and only through
-        this object: kept in memory, and forgotten whenever it changes."""
-        config = self._guild_configs.get(guild_id)
-        if config is None:
-            config = self._guild_configs[guild_id] = await self._load_guild_config(guild_id)
-        return config
-
-    async def _load_guild_config(self, guild_id: int) -> GuildConfig:
+    async def load_guild_config(self, guild_id: int) -> GuildConfig:
         row = await self._fetch_one("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         settings = GuildSettings(guild_id)
         if row is not None:
@@ -350,7 +339,7 @@ class Database:
             tuple(row[0] for row in terms),
         )
 
-    async def update_guild_settings(self, guild_id: int, **changes: object) -> GuildSettings:
+    async def update_guild_settings(self, guild_id: int, changes: Mapping[str, object]) -> None:
         """Set some of a server's settings; a None value returns that one to the default."""
         unknown = set(changes) - GUILD_SETTING_FIELDS
         if unknown:
@@ -366,8 +355,6 @@ class Database:
                 f" ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = :now",
                 {**changes, "guild_id": guild_id, "now": self._clock()},
             )
-            self._guild_configs.pop(guild_id, None)
-        return await self.guild_settings(guild_id)
 
     async def set_channel_allowed(self, guild_id: int, channel_id: int, allowed: bool) -> bool:
         """Add or remove a channel from the server's list; False when nothing changed."""
@@ -376,7 +363,6 @@ class Database:
             if allowed
             else "DELETE FROM guild_channels WHERE guild_id = ? AND channel_id = ?"
         )
-        self._guild_configs.pop(guild_id, None)
         return await self._update(sql, (guild_id, channel_id)) > 0
 
     async def set_term_blocked(self, guild_id: int, term: str, blocked: bool) -> bool:
@@ -386,7 +372,6 @@ class Database:
             if blocked
             else "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?"
         )
-        self._guild_configs.pop(guild_id, None)
         return await self._update(sql, (guild_id, term.lower())) > 0
 
     # --- the bot's own state ----------------------------------------------------------------

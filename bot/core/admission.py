@@ -1,0 +1,131 @@
+"""Admission: turn what a member asked for into a valid request, then check every limit and
+record the job, atomically, before anything is spent."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from bot.core.imaging import Reference, check_reference
+from bot.core.limits import Usage, check_admission, check_request, periods
+from bot.core.models import NO_REPLY, Job, ReplyPlace, Requester
+from bot.core.policy import GuildPolicy
+from bot.core.ports import JobLedger
+from bot.core.pricing import Pricing
+from bot.core.refusals import Refused
+from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED, GenerationRequest
+
+RESTARTING = "The bot is restarting; please try again in a minute."
+
+
+class Admission:
+    def __init__(
+        self,
+        ledger: JobLedger,
+        policy: GuildPolicy,
+        pricing: Pricing,
+        *,
+        seeds: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ledger = ledger
+        self._policy = policy
+        self._pricing = pricing
+        self._seeds = seeds or random.Random()
+        self._wall_clock = wall_clock
+        self._admitting = True
+
+    async def prepare(
+        self,
+        requester: Requester,
+        *,
+        prompt: str,
+        size: str | None = None,
+        output_format: str | None = None,
+        seed: int = -1,
+        strength: float | None = None,
+        reference: Reference | None = None,
+    ) -> GenerationRequest:
+        """Turn what a user asked for into a valid request, filling in the server's defaults.
+
+        Raises Refused, with a message for the user, for anything the API would not accept.
+        """
+        if reference is not None:
+            check_reference(reference)
+        default_size, default_format = await self._policy.defaults_for(requester.guild_id)
+        fields: dict[str, object] = {
+            "prompt": prompt,
+            "size": size or default_size,
+            "output_format": output_format or default_format,
+            "seed": seed,
+            "image": reference.url if reference else None,
+        }
+        if strength is not None:
+            fields["strength"] = strength
+        try:
+            return GenerationRequest.model_validate(fields)
+        except ValidationError as error:
+            raise Refused(_explain(error)) from None
+
+    def with_concrete_seed(self, request: GenerationRequest) -> GenerationRequest:
+        """The API does not say which seed it drew, so we draw it: every result reproducible."""
+        if request.seed != -1:
+            return request
+        return request.model_copy(update={"seed": self._seeds.randint(0, MAX_SEED)})
+
+    async def admit(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        *,
+        role_ids: Collection[int] = (),
+        reply: ReplyPlace = NO_REPLY,
+    ) -> Job:
+        """Check every limit and record the job, atomically, before anything is spent.
+
+        Raises Refused (LimitReached, ChannelNotAllowed, BlockedPrompt) without recording
+        anything. Fast: call it before replying, so that a refusal can still be private.
+        """
+        if not self._admitting:
+            raise Refused(RESTARTING)
+        limits = await self._policy.limits_for(requester.guild_id)
+        check_request(limits, requester.channel_id, request.prompt)
+        now = datetime.fromtimestamp(self._wall_clock(), UTC)
+        window = periods(now, limits.timezone)
+        exempt = limits.exempt_role_id is not None and limits.exempt_role_id in role_ids
+        expected = self._pricing.expected_cents
+
+        def within_limits(usage: Usage) -> None:
+            check_admission(limits, usage, window, now=now, exempt=exempt, expected_cents=expected)
+
+        return await self._ledger.reserve_job(
+            requester,
+            self.with_concrete_seed(request),
+            reserved_cents=expected,
+            counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
+            admit=within_limits,
+            reply=reply,
+        )
+
+    def stop_admitting(self) -> None:
+        """Refuse new jobs from now on: the bot is shutting down."""
+        self._admitting = False
+
+
+def _explain(error: ValidationError) -> str:
+    """The first problem with a request, in a sentence a user can act on."""
+    problem = error.errors()[0]
+    field = str(problem["loc"][0]) if problem["loc"] else "request"
+    if field == "prompt":
+        if problem["type"] == "string_too_long":
+            return f"The prompt is too long: keep it under {MAX_PROMPT_LENGTH} characters."
+        return "The prompt is empty: describe the image you want."
+    if field == "strength":
+        return "Strength goes from 0 to 1 in steps of 0.1, for example 0.6."
+    if field == "seed":
+        return f"The seed must be -1 (random) or a whole number up to {MAX_SEED}."
+    return f"That {field.replace('_', ' ')} is not one the image service accepts."

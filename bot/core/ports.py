@@ -1,0 +1,130 @@
+"""What the core needs from storage. Each engine's adapter under `bot.storage` implements
+these; the core and the cogs see only the protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from bot.core.limits import Usage
+from bot.core.models import (
+    GuildConfig,
+    Job,
+    JobState,
+    MemberTotal,
+    ReplyPlace,
+    Requester,
+    Tally,
+)
+from bot.core.requests import GenerationRequest
+
+# Refuses (by raising) a job that the usage at the moment of admission does not leave room for.
+AdmissionCheck = Callable[[Usage], None]
+
+
+class JobLedger(Protocol):
+    """Every generation, recorded before the API is called and settled on every path out."""
+
+    async def reserve_job(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        *,
+        reserved_cents: int,
+        counted_since: tuple[float, float],
+        admit: AdmissionCheck,
+        reply: ReplyPlace,
+    ) -> Job:
+        """Atomically: read the usage counted from the Unix times `counted_since` (the start
+        of the day and of the month), let `admit` refuse, else insert the job as reserved.
+        Concurrent calls for one server are serialised, so none can overshoot a limit."""
+        ...
+
+    async def mark_submitted(
+        self, job_id: int, prediction_id: str, cost_cents: int | None
+    ) -> None: ...
+
+    async def settle(
+        self,
+        job_id: int,
+        state: JobState,
+        *,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """End an open job; released jobs cost nothing, others keep their recorded cost."""
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def jobs_in_flight(self) -> list[Job]:
+        """Open jobs (reserved or submitted), oldest first."""
+        ...
+
+    async def undelivered_jobs(self, *, since: float) -> list[Job]:
+        """Jobs created since `since` whose requester has not seen how they ended."""
+        ...
+
+    async def set_reply(self, job_id: int, reply: ReplyPlace) -> None: ...
+
+    async def mark_delivered(self, job_id: int) -> None:
+        """The requester has seen the outcome: forget the interaction token."""
+        ...
+
+    async def total_charged_cents(self) -> int: ...
+
+
+class UsageReader(Protocol):
+    """Read-only tallies for usage reports."""
+
+    async def tally(
+        self, guild_id: int | None, *, user_id: int | None = None, since: float = 0.0
+    ) -> Tally: ...
+
+    async def last_job_at(self, guild_id: int | None, user_id: int) -> float | None: ...
+
+    async def top_members(
+        self, guild_id: int, *, since: float, limit: int = 10
+    ) -> list[MemberTotal]: ...
+
+    async def job_times(self, guild_id: int, *, since: float) -> list[tuple[float, bool, int]]:
+        """(created_at, completed, charged cents) of a server's jobs since `since`."""
+        ...
+
+
+class GuildConfigStore(Protocol):
+    """What each server has configured. Reads are uncached here: `GuildPolicy` caches."""
+
+    async def load_guild_config(self, guild_id: int) -> GuildConfig: ...
+
+    async def update_guild_settings(self, guild_id: int, changes: Mapping[str, object]) -> None:
+        """Set some settings (names from GUILD_SETTING_FIELDS); None returns one to default."""
+        ...
+
+    async def set_channel_allowed(self, guild_id: int, channel_id: int, allowed: bool) -> bool:
+        """Add or remove an allowed channel; False when nothing changed."""
+        ...
+
+    async def set_term_blocked(self, guild_id: int, term: str, blocked: bool) -> bool:
+        """Add or remove a blocked term; False when nothing changed."""
+        ...
+
+
+class BotState(Protocol):
+    """Small named values the bot keeps between runs (the command-sync fingerprint)."""
+
+    async def get_state(self, key: str) -> str | None: ...
+
+    async def set_state(self, key: str, value: str) -> None: ...
+
+
+class Storage(JobLedger, UsageReader, GuildConfigStore, BotState, Protocol):
+    """One engine's adapter: every port, its schema, and a way to let go of its connections."""
+
+    async def schema_version(self) -> int: ...
+
+    async def migrate(self) -> int:
+        """Apply every numbered migration not yet applied, each once; returns the version."""
+        ...
+
+    async def close(self) -> None: ...

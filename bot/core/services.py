@@ -1,0 +1,26 @@
+"""The core's services, built once from settings and handed to the front end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.admission import Admission
+from bot.core.delivery import DeliveryBook
+from bot.core.policy import GuildPolicy
+from bot.core.ports import JobLedger, UsageReader
+from bot.core.runner import JobRunner
+
+
+@dataclass(frozen=True)
+class Services:
+    policy: GuildPolicy
+    admission: Admission
+    runner: JobRunner
+    delivery: DeliveryBook
+    ledger: JobLedger
+    usage: UsageReader
+
+    def stop_taking_jobs(self) -> None:
+        """Shutting down: refuse new jobs and start no queued one."""
+        self.admission.stop_admitting()
+        self.runner.stop_starting()

@@ -1,0 +1,117 @@
+"""One flow for every entry point: admit, answer at once, run with live progress, deliver the
+outcome, and note it in the ledger and the moderation log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+
+import discord
+
+from bot.core.imaging import fit_for_upload
+from bot.core.models import Job, ReplyPlace
+from bot.core.requests import GenerationRequest
+from bot.core.runner import JobResult, ShuttingDown
+from bot.discord_bot import ImagineBot
+from bot.vibedream import VibeDreamError
+from cogs._delivery.permissions import requester_for, role_ids
+from cogs._delivery.progress import LiveProgress
+from cogs._delivery.replies import ImageFile, InteractionReply, Reply
+from cogs._render import (
+    TOO_LARGE,
+    WILL_DELIVER_AFTER_RESTART,
+    failure_line,
+    mod_log_embed,
+    result_embed,
+)
+from cogs._result_buttons import result_view
+
+log = logging.getLogger(__name__)
+
+
+async def launch(
+    bot: ImagineBot, interaction: discord.Interaction, request: GenerationRequest
+) -> None:
+    """Admit the job (a refusal stays private), answer publicly at once, then run it."""
+    requester = requester_for(bot, interaction)
+    reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
+    job = await bot.services.admission.admit(
+        requester, request, role_ids=role_ids(interaction.user), reply=reply
+    )
+    with bot.tracking(asyncio.current_task()):
+        await interaction.response.defer(thinking=True)
+        await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
+
+
+async def run_and_deliver(
+    bot: ImagineBot, job: Job, reply: Reply, requester: discord.abc.User
+) -> None:
+    """Execute an admitted job with live progress, then deliver its outcome."""
+
+    async def remember_message(message_id: int) -> None:
+        await bot.services.delivery.reply_shown(job, message_id)
+
+    progress = LiveProgress(reply, remember_message)
+    try:
+        result = await bot.services.runner.execute(job, progress.on_event)
+    except VibeDreamError as error:
+        await progress.stop()  # the failure line must be the last edit
+        log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
+        await deliver_failure(bot, job, reply, error.user_message)
+        return
+    except (asyncio.CancelledError, ShuttingDown) as stopping:
+        # The ledger keeps the job for the next start to deliver or release.
+        await progress.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(reply.show(WILL_DELIVER_AFTER_RESTART)), 2)
+        if isinstance(stopping, asyncio.CancelledError):
+            raise
+        return
+    finally:
+        await progress.stop()  # returns at once when already stopped
+    await deliver_result(bot, job, result, reply, requester)
+
+
+async def deliver_result(
+    bot: ImagineBot,
+    job: Job,
+    result: JobResult,
+    reply: Reply,
+    requester: discord.abc.User | None,
+) -> None:
+    """Post the image with its details and buttons, fitted to the upload limit."""
+    fitted = await asyncio.to_thread(fit_for_upload, result.image, reply.filesize_limit)
+    if fitted is None:
+        log.warning("job %s: image too large for a %d-byte limit", job.id, reply.filesize_limit)
+        await deliver_failure(bot, job, reply, TOO_LARGE)
+        return
+    result = dataclasses.replace(result, image=fitted)
+    image = ImageFile(fitted.data, f"imagine-{job.id}.{fitted.extension}")
+    embed = result_embed(result, image.filename, requester, reference_url=job.request.image)
+    shown = await reply.finish("", embed, image, result_view(job.id))
+    await _delivered(bot, job, shown, failure=None)
+
+
+async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
+    shown = await reply.finish(failure_line(message))
+    await _delivered(bot, job, shown, failure=message)
+
+
+async def _delivered(
+    bot: ImagineBot, job: Job, shown: discord.Message | None, *, failure: str | None
+) -> None:
+    """The requester has seen the outcome: note it, and record it in the moderation log."""
+    delivery = bot.services.delivery
+    await delivery.delivered(job)
+    guild_id = job.requester.guild_id
+    log_channel_id = await delivery.mod_log_channel_id(guild_id)
+    if log_channel_id is None:
+        return
+    mod_log = bot.get_partial_messageable(log_channel_id, guild_id=guild_id)
+    entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
+    try:
+        await mod_log.send(embed=entry)
+    except discord.HTTPException as error:
+        log.warning("could not write job %s to the moderation log: %s", job.id, error)
