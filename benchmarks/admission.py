@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bot.core.admission import Admission
+from bot.core.leases import LeaseKeeper
 from bot.core.models import JobState, Requester
 from bot.core.policy import GuildPolicy
 from bot.core.pricing import Pricing
@@ -78,7 +79,7 @@ async def main(past: int, requests: int) -> None:
         )
         for term in ("forbidden", "not allowed here"):
             await policy.set_term_blocked(guild, term, True)
-        admission = Admission(database, policy, Pricing())
+        admission = Admission(database, policy, Pricing(), LeaseKeeper(database))
         request = GenerationRequest(prompt="a benchmark of the admission path")
         rng = random.Random(1)
         timings = []

@@ -9,6 +9,7 @@ import aiohttp
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.leases import LeaseKeeper
 from bot.core.policy import BotDefaults, GuildPolicy
 from bot.core.ports import Storage
 from bot.core.pricing import Pricing
@@ -45,17 +46,20 @@ def build_services(
         BotDefaults(settings.default_size, settings.default_format, settings.default_limits),
     )
     pricing = Pricing(settings.expected_cost_cents)
+    leases = LeaseKeeper(storage)
     return Services(
         policy=policy,
-        admission=Admission(storage, policy, pricing),
+        leases=leases,
+        admission=Admission(storage, policy, pricing, leases),
         runner=JobRunner(
             storage,
             api,
             pricing,
+            leases,
             max_seconds=settings.generation_timeout_seconds,
             concurrency=settings.generation_concurrency,
         ),
-        delivery=DeliveryBook(storage, policy),
+        delivery=DeliveryBook(storage, policy, leases),
         ledger=storage,
         usage=storage,
     )
@@ -82,6 +86,7 @@ def build_bot(
     return ImagineBot(
         settings=settings,
         state=storage,
+        alone=storage.one_process_only,
         services=services,
         tree_cls=ErrorReportingTree,
         force_sync=force_sync,

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.delivery import EVERY_GUILD, GuildScope
+from bot.core.models import EVERY_SHARD, ShardScope
 from bot.core.ports import BotState
 from bot.core.services import Services
 from bot.settings import Settings
@@ -42,7 +42,7 @@ RECOVERY_COG = "Recovery"
 
 
 class Recoverer(Protocol):
-    async def recover(self, scope: GuildScope) -> None: ...
+    async def keep_recovering(self, scope: ShardScope, *, alone: bool) -> None: ...
 
 
 class ImagineBot(commands.Bot):
@@ -53,7 +53,8 @@ class ImagineBot(commands.Bot):
         state: BotState,
         services: Services,
         tree_cls: type[app_commands.CommandTree[Any]] = app_commands.CommandTree,
-        scope: GuildScope = EVERY_GUILD,
+        alone: bool = True,
+        scope: ShardScope = EVERY_SHARD,
         force_sync: bool = False,
     ) -> None:
         super().__init__(
@@ -68,6 +69,7 @@ class ImagineBot(commands.Bot):
         self.state = state
         self.services = services
         self.scope = scope
+        self._alone = alone
         self._force_sync = force_sync
         self._recovery: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()
@@ -80,15 +82,17 @@ class ImagineBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Beside the rest of the start-up: the HTTP client is ready once logged in.
+        self.services.leases.start()
         self._recovery = asyncio.create_task(self._recover())
         await self.sync_commands(force=self._force_sync)
         log.info("Invite the bot with: %s", self.invite_url())
 
     async def _recover(self) -> None:
-        """Deliver what an earlier run left undelivered in this process's scope."""
+        """Deliver, for as long as the bot runs, what stopped processes left undelivered in
+        this process's scope."""
         recovery = self.get_cog(RECOVERY_COG)
         if recovery is not None:
-            await cast(Recoverer, recovery).recover(self.scope)
+            await cast(Recoverer, recovery).keep_recovering(self.scope, alone=self._alone)
 
     def invite_url(self) -> str:
         assert self.application_id is not None, "known once logged in"
@@ -145,6 +149,7 @@ class ImagineBot(commands.Bot):
             log.info("%d jobs left for the next start", len(unfinished))
         if self._recovery is not None:
             self._recovery.cancel()
+        await self.services.leases.stop()
         await self.close()
 
     async def on_message(self, message: discord.Message) -> None:

@@ -41,6 +41,14 @@ def money(cents: int | None) -> str:
 
 
 TOO_LARGE = "The image is too large to upload here."
+NOT_STARTED = (
+    "The bot restarted before your image was started; nothing was charged. Please try again."
+)
+MAY_HAVE_BEEN_CHARGED = (
+    "The bot restarted while sending your request, so it may have been charged, and is "
+    "counted as spent. No image came of it; please try again."
+)
+NOT_MADE = "Your image could not be made."
 WILL_DELIVER_AFTER_RESTART = (
     "⏳ The bot is restarting; your image will be delivered when it is back."
 )

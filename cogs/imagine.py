@@ -16,7 +16,7 @@ from bot.core.models import ReplyPlace, Requester
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
-from cogs._delivery.flow import launch, run_and_deliver
+from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
 from cogs._delivery.permissions import TO_REPLY_WITH_IMAGES, may_answer, requester_for, role_ids
 from cogs._delivery.replies import MessageReply
 from cogs._errors import report_error
@@ -203,7 +203,8 @@ class Imagine(commands.Cog):
             await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
         with self.bot.tracking(asyncio.current_task()):
-            reply = await MessageReply.post(anchor)
+            async with releasing_if_unanswered(self.bot, job):
+                reply = await MessageReply.post(anchor)
             await self.bot.services.delivery.reply_posted(job, ReplyPlace.message(reply.message_id))
             await run_and_deliver(self.bot, job, reply, message.author)
 

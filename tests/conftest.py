@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import Storage
 from bot.core.pricing import Pricing
@@ -58,11 +59,13 @@ def services(database: Storage, api: VibeDreamClient) -> Services:
     """The core with no limits, over the SQLite ledger and the fake API."""
     policy = GuildPolicy(database)
     pricing = Pricing()
+    leases = LeaseKeeper(database)
     return Services(
         policy=policy,
-        admission=Admission(database, policy, pricing),
-        runner=JobRunner(database, api, pricing, max_seconds=10.0),
-        delivery=DeliveryBook(database, policy),
+        leases=leases,
+        admission=Admission(database, policy, pricing, leases),
+        runner=JobRunner(database, api, pricing, leases, max_seconds=10.0),
+        delivery=DeliveryBook(database, policy, leases),
         ledger=database,
         usage=database,
     )

@@ -3,6 +3,7 @@ record the job, atomically, before anything is spent."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Collection
@@ -11,15 +12,19 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from bot.core.imaging import Reference, check_reference
+from bot.core.leases import LeaseKeeper
 from bot.core.limits import Usage, check_admission, check_request, periods
 from bot.core.models import NO_REPLY, Job, ReplyPlace, Requester
 from bot.core.policy import GuildPolicy
-from bot.core.ports import JobLedger
+from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED, GenerationRequest
 
+log = logging.getLogger(__name__)
+
 RESTARTING = "The bot is restarting; please try again in a minute."
+LEDGER_DOWN = "I can't record new images right now, so none was made. Please try again soon."
 
 
 class Admission:
@@ -28,6 +33,7 @@ class Admission:
         ledger: JobLedger,
         policy: GuildPolicy,
         pricing: Pricing,
+        leases: LeaseKeeper,
         *,
         seeds: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
@@ -35,6 +41,7 @@ class Admission:
         self._ledger = ledger
         self._policy = policy
         self._pricing = pricing
+        self._leases = leases
         self._seeds = seeds or random.Random()
         self._wall_clock = wall_clock
         self._admitting = True
@@ -102,14 +109,21 @@ class Admission:
         def within_limits(usage: Usage) -> None:
             check_admission(limits, usage, window, now=now, exempt=exempt, expected_cents=expected)
 
-        return await self._ledger.reserve_job(
-            requester,
-            self.with_concrete_seed(request),
-            reserved_cents=expected,
-            counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
-            admit=within_limits,
-            reply=reply,
-        )
+        try:
+            job = await self._ledger.reserve_job(
+                requester,
+                self.with_concrete_seed(request),
+                reserved_cents=expected,
+                counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
+                admit=within_limits,
+                reply=reply,
+                lease=self._leases.new_lease(),
+            )
+        except StorageUnavailable:
+            log.exception("could not record a job for user %s", requester.user_id)
+            raise Refused(LEDGER_DOWN) from None
+        self._leases.hold(job.id)
+        return job
 
     def stop_admitting(self) -> None:
         """Refuse new jobs from now on: the bot is shutting down."""

@@ -4,33 +4,20 @@ outcome, and which jobs a process must still deliver. The cogs do the Discord ha
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
 
-from bot.core.models import Job, ReplyPlace
+from bot.core.leases import LeaseKeeper
+from bot.core.models import Job, ReplyPlace, ShardScope
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger
 
-
-class GuildScope(Protocol):
-    """The servers a process answers for: recovery picks up only their jobs."""
-
-    def covers(self, guild_id: int | None) -> bool: ...
-
-
-class EveryGuild:
-    """One process serving every shard: every job is its own, direct messages included."""
-
-    def covers(self, guild_id: int | None) -> bool:
-        return True
-
-
-EVERY_GUILD = EveryGuild()
+CLAIMS_PER_PASS = 100
 
 
 class DeliveryBook:
-    def __init__(self, ledger: JobLedger, policy: GuildPolicy) -> None:
+    def __init__(self, ledger: JobLedger, policy: GuildPolicy, leases: LeaseKeeper) -> None:
         self._ledger = ledger
         self._policy = policy
+        self._leases = leases
 
     async def reply_shown(self, job: Job, message_id: int) -> None:
         """The job's reply (of the kind it was admitted with) now has a message."""
@@ -41,13 +28,24 @@ class DeliveryBook:
         await self._ledger.set_reply(job.id, reply)
 
     async def delivered(self, job: Job) -> None:
-        """The requester has seen the outcome."""
-        await self._ledger.mark_delivered(job.id)
+        """The requester has seen the outcome: the job is no longer this process's to keep."""
+        await self._ledger.mark_delivered(job.id, self._leases.owner)
+        self._leases.let_go(job.id)
 
-    async def undelivered(self, scope: GuildScope, *, since: float) -> list[Job]:
-        """Jobs in `scope` created since `since` whose outcome nobody has been shown."""
-        jobs = await self._ledger.undelivered_jobs(since=since)
-        return [job for job in jobs if scope.covers(job.requester.guild_id)]
+    async def claim_orphans(self, scope: ShardScope, *, expired_before: float) -> list[Job]:
+        """Take over undelivered jobs in `scope` whose process stopped renewing their lease
+        before `expired_before` (pass infinity when no other process can be alive)."""
+        lease = self._leases.new_lease()
+        jobs = await self._ledger.claim_jobs(
+            lease.owner,
+            scope,
+            expired_before=expired_before,
+            expires_at=lease.expires_at,
+            limit=CLAIMS_PER_PASS,
+        )
+        for job in jobs:
+            self._leases.hold(job.id)
+        return jobs
 
     async def mod_log_channel_id(self, guild_id: int | None) -> int | None:
         if guild_id is None:

@@ -61,6 +61,32 @@ NO_REPLY = ReplyPlace()
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A process's claim on a job until it is delivered: only the holder may write the job,
+    and a lease left to expire (its process died) is claimed by a live process."""
+
+    owner: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class ShardScope:
+    """The servers a process answers for: those of its shards (`(guild_id >> 22) % count`);
+    direct messages belong to shard 0. No shard ids means every shard."""
+
+    shard_count: int = 1
+    shard_ids: frozenset[int] | None = None
+
+    def covers(self, guild_id: int | None) -> bool:
+        if self.shard_ids is None:
+            return True
+        return ((guild_id or 0) >> 22) % self.shard_count in self.shard_ids
+
+
+EVERY_SHARD = ShardScope()
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     requester: Requester
@@ -76,6 +102,7 @@ class Job:
     finished_at: float | None
     reply: ReplyPlace
     delivered_at: float | None
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ these; the core and the cogs see only the protocols."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from bot.core.limits import Usage
@@ -11,9 +11,11 @@ from bot.core.models import (
     GuildConfig,
     Job,
     JobState,
+    Lease,
     MemberTotal,
     ReplyPlace,
     Requester,
+    ShardScope,
     Tally,
 )
 from bot.core.requests import GenerationRequest
@@ -22,8 +24,15 @@ from bot.core.requests import GenerationRequest
 AdmissionCheck = Callable[[Usage], None]
 
 
+class StorageUnavailable(Exception):
+    """The database could not be read or written (locked, full, unreachable). Adapters raise
+    this for every failure of their driver, so the core can act on it without knowing one."""
+
+
 class JobLedger(Protocol):
-    """Every generation, recorded before the API is called and settled on every path out."""
+    """Every generation, recorded before the API is called and settled on every path out.
+    Writes that name an `owner` happen only while that owner holds the job's lease, and say
+    whether they did."""
 
     async def reserve_job(
         self,
@@ -34,41 +43,70 @@ class JobLedger(Protocol):
         counted_since: tuple[float, float],
         admit: AdmissionCheck,
         reply: ReplyPlace,
+        lease: Lease,
     ) -> Job:
         """Atomically: read the usage counted from the Unix times `counted_since` (the start
-        of the day and of the month), let `admit` refuse, else insert the job as reserved.
-        Concurrent calls for one server are serialised, so none can overshoot a limit."""
+        of the day and of the month), let `admit` refuse, else insert the job as reserved
+        under `lease`. Concurrent calls for one server are serialised, so none can overshoot
+        a limit."""
+        ...
+
+    async def mark_submitting(self, job_id: int, owner: str) -> bool:
+        """reserved -> submitting, written before the submit is sent."""
         ...
 
     async def mark_submitted(
-        self, job_id: int, prediction_id: str, cost_cents: int | None
-    ) -> None: ...
+        self, job_id: int, owner: str, prediction_id: str, cost_cents: int | None
+    ) -> bool:
+        """submitting -> submitted, with what the API said."""
+        ...
 
     async def settle(
         self,
         job_id: int,
+        owner: str,
         state: JobState,
         *,
         error_code: str | None = None,
         error: str | None = None,
-    ) -> None:
-        """End an open job; released jobs cost nothing, others keep their recorded cost."""
+    ) -> bool:
+        """End an open job; released jobs cost nothing, others keep their recorded cost (or,
+        when none is known, count what was reserved)."""
         ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
 
     async def jobs_in_flight(self) -> list[Job]:
-        """Open jobs (reserved or submitted), oldest first."""
+        """Jobs not yet ended, oldest first."""
         ...
 
     async def undelivered_jobs(self, *, since: float) -> list[Job]:
         """Jobs created since `since` whose requester has not seen how they ended."""
         ...
 
+    async def renew_leases(
+        self, owner: str, job_ids: Collection[int], expires_at: float
+    ) -> set[int]:
+        """Extend the owner's leases on these jobs; returns the ids it still holds."""
+        ...
+
+    async def claim_jobs(
+        self,
+        owner: str,
+        scope: ShardScope,
+        *,
+        expired_before: float,
+        expires_at: float,
+        limit: int,
+    ) -> list[Job]:
+        """Take over undelivered jobs in `scope` whose lease expired before `expired_before`,
+        oldest first. Each job is claimed by one caller only, however many ask at once."""
+        ...
+
     async def set_reply(self, job_id: int, reply: ReplyPlace) -> None: ...
 
-    async def mark_delivered(self, job_id: int) -> None:
-        """The requester has seen the outcome: forget the interaction token."""
+    async def mark_delivered(self, job_id: int, owner: str) -> None:
+        """The requester has seen the outcome: forget the token, end the lease."""
         ...
 
     async def total_charged_cents(self) -> int: ...
@@ -120,6 +158,9 @@ class BotState(Protocol):
 
 class Storage(JobLedger, UsageReader, GuildConfigStore, BotState, Protocol):
     """One engine's adapter: every port, its schema, and a way to let go of its connections."""
+
+    # True where no other process can be using the database while this one runs (SQLite).
+    one_process_only: bool
 
     async def schema_version(self) -> int: ...
 

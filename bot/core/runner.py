@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.core.leases import LeaseKeeper
 from bot.core.models import Job, JobState
 from bot.core.polling import DEFAULT_ESTIMATE, Estimate
-from bot.core.ports import JobLedger
+from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.requests import GeneratedImage, GenerationRequest
 from bot.vibedream import (
@@ -29,6 +30,21 @@ from bot.vibedream import (
 )
 
 log = logging.getLogger(__name__)
+
+OUTCOME_UNKNOWN = "OutcomeUnknown"  # the error code that flags a row for reconciliation
+
+
+class LedgerUnavailable(Exception):
+    """The ledger could not record that a submit is about to be sent, so nothing was sent."""
+
+    user_message = (
+        "I couldn't record this image before making it, so nothing was sent or charged. "
+        "Please try again in a minute."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class ShuttingDown(Exception):
@@ -81,6 +97,7 @@ class JobRunner:
         ledger: JobLedger,
         api: VibeDreamClient,
         pricing: Pricing,
+        leases: LeaseKeeper,
         *,
         max_seconds: float = 120.0,
         concurrency: int = 32,
@@ -89,6 +106,7 @@ class JobRunner:
         self._ledger = ledger
         self._api = api
         self._pricing = pricing
+        self._owner = leases.owner
         self._max_seconds = max_seconds
         # At most this many jobs talk to the API at once; the rest wait, shown as queued.
         self._slots = asyncio.Semaphore(concurrency)
@@ -112,7 +130,8 @@ class JobRunner:
             return await self._complete(job, submission, on_event, started)
 
     async def resume(self, job: Job, on_event: EventSink | None = None) -> JobResult:
-        """Finish a job an earlier run submitted (or completed but never delivered)."""
+        """Finish a job an earlier run (or a process that died) submitted, or completed but
+        never delivered."""
         assert job.prediction_id is not None, "only submitted jobs can be resumed"
         submission = Submission(job.prediction_id, DEFAULT_ESTIMATE, job.cost_cents)
         async with self._slots:
@@ -120,9 +139,34 @@ class JobRunner:
 
     async def release(self, job: Job, reason: str) -> None:
         """End a job that never reached the API: nothing was spent."""
-        await self._ledger.settle(job.id, JobState.RELEASED, error_code=reason)
+        await self._ledger.settle(job.id, self._owner, JobState.RELEASED, error_code=reason)
+
+    async def give_up_on_unknown_outcome(self, job: Job) -> None:
+        """End a job whose submit may have reached the API, unanswered: it counts at the
+        reserved cost, flagged 'OutcomeUnknown' for reconciliation."""
+        await self._ledger.settle(
+            job.id,
+            self._owner,
+            JobState.FAILED,
+            error_code=OUTCOME_UNKNOWN,
+            error="the process stopped while the submit was in flight",
+        )
+
+    async def abandon(self, job: Job) -> None:
+        """End a submitted job nobody is waiting for any more; its cost stays on the books."""
+        await self._ledger.settle(job.id, self._owner, JobState.FAILED, error_code="Abandoned")
 
     async def _submit(self, job: Job) -> Submission:
+        # Write-ahead: once the ledger says "submitting", a crash from here on is treated as
+        # "may have been billed", never as "nothing was charged".
+        try:
+            marked = await self._ledger.mark_submitting(job.id, self._owner)
+        except StorageUnavailable as error:
+            with contextlib.suppress(StorageUnavailable):
+                await self.release(job, "LedgerUnavailable")
+            raise LedgerUnavailable(str(error)) from None
+        if not marked:
+            raise LedgerUnavailable(f"job {job.id} is no longer this process's to submit")
         submit = asyncio.ensure_future(self._api.submit(job.request))
         try:
             await asyncio.shield(submit)
@@ -149,8 +193,15 @@ class JobRunner:
         return submission
 
     async def _record_submission(self, job: Job, submission: Submission) -> None:
-        await self._ledger.mark_submitted(job.id, submission.prediction_id, submission.cost_cents)
         self._pricing.quoted(submission.cost_cents)
+        try:
+            await self._ledger.mark_submitted(
+                job.id, self._owner, submission.prediction_id, submission.cost_cents
+            )
+        except StorageUnavailable as error:
+            # The row stays 'submitting': counted at the reserved cost, never as free. The
+            # job goes on, since the prediction id is known here.
+            log.error("job %s: could not record its submission: %s", job.id, error)
 
     async def _complete(
         self,
@@ -179,7 +230,7 @@ class JobRunner:
         except VibeDreamError as error:
             await self._settle(job.id, JobState.FAILED, error)
             raise
-        await self._ledger.settle(job.id, JobState.COMPLETED)
+        await self._ledger.settle(job.id, self._owner, JobState.COMPLETED)
         return JobResult(
             job_id=job.id,
             request=job.request,
@@ -191,7 +242,7 @@ class JobRunner:
     async def _settle(self, job_id: int, state: JobState, error: VibeDreamError) -> None:
         code = type(error).__name__
         log.warning("job %s ended %s: %s %s", job_id, state.value, code, error.detail)
-        await self._ledger.settle(job_id, state, error_code=code, error=error.detail)
+        await self._ledger.settle(job_id, self._owner, state, error_code=code, error=error.detail)
 
 
 async def _emit(sink: EventSink | None, event: JobEvent) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger, UsageReader
 from bot.core.runner import JobRunner
@@ -14,6 +15,7 @@ from bot.core.runner import JobRunner
 @dataclass(frozen=True)
 class Services:
     policy: GuildPolicy
+    leases: LeaseKeeper
     admission: Admission
     runner: JobRunner
     delivery: DeliveryBook

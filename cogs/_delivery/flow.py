@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 
 import discord
 
 from bot.core.imaging import fit_for_upload
 from bot.core.models import Job, ReplyPlace
 from bot.core.requests import GenerationRequest
-from bot.core.runner import JobResult, ShuttingDown
+from bot.core.runner import JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
 from bot.vibedream import VibeDreamError
 from cogs._delivery.permissions import requester_for, role_ids
@@ -41,8 +42,22 @@ async def launch(
         requester, request, role_ids=role_ids(interaction.user), reply=reply
     )
     with bot.tracking(asyncio.current_task()):
-        await interaction.response.defer(thinking=True)
+        async with releasing_if_unanswered(bot, job):
+            await interaction.response.defer(thinking=True)
         await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
+
+
+@contextlib.asynccontextmanager
+async def releasing_if_unanswered(bot: ImagineBot, job: Job) -> AsyncIterator[None]:
+    """Around the first answer to an admitted job: if it fails (the interaction expired,
+    Discord erred, the message replied to is gone), nobody can see the job, so release its
+    reservation at once rather than leave the member's limits held by it."""
+    try:
+        yield
+    except BaseException:
+        await bot.services.runner.release(job, "NoReply")
+        await bot.services.delivery.delivered(job)
+        raise
 
 
 async def run_and_deliver(
@@ -56,7 +71,7 @@ async def run_and_deliver(
     progress = LiveProgress(reply, remember_message)
     try:
         result = await bot.services.runner.execute(job, progress.on_event)
-    except VibeDreamError as error:
+    except (VibeDreamError, LedgerUnavailable) as error:
         await progress.stop()  # the failure line must be the last edit
         log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
         await deliver_failure(bot, job, reply, error.user_message)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import pytest
 
@@ -11,9 +13,11 @@ from bot.core.models import (
     NO_REPLY,
     GuildSettings,
     JobState,
+    Lease,
     ReplyKind,
     ReplyPlace,
     Requester,
+    ShardScope,
 )
 from bot.core.ports import Storage
 from bot.core.requests import GenerationRequest
@@ -22,6 +26,8 @@ from tests.storage.conftest import OpenStorage
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
 BOB = Requester(user_id=2, guild_id=10, channel_id=100)
 REQUEST = GenerationRequest(prompt="a red fox", seed=42)
+OWNER = "process-a"
+LEASE = Lease(OWNER, time.time() + 3600)
 
 
 def admit_all(usage: Usage) -> None:
@@ -42,8 +48,15 @@ async def reserve(
         counted_since=(0.0, 0.0),
         admit=admit_all,
         reply=reply,
+        lease=LEASE,
     )
     return job.id
+
+
+async def submit(storage: Storage, job_id: int, cost: int = 1) -> None:
+    """Write-ahead, then the API's answer, as the runner records a submit."""
+    assert await storage.mark_submitting(job_id, OWNER)
+    assert await storage.mark_submitted(job_id, OWNER, f"pred-{job_id}", cost)
 
 
 async def test_migrations_apply_once_and_are_recorded(open_adapter: OpenStorage) -> None:
@@ -63,12 +76,12 @@ async def test_job_life_cycle_keeps_the_cost(storage: Storage) -> None:
     job_id = await reserve(storage)
     job = await storage.get_job(job_id)
     assert job is not None and job.state is JobState.RESERVED and job.cost_cents is None
-    await storage.mark_submitted(job_id, "pred-1", 3)
-    await storage.settle(job_id, JobState.COMPLETED)
+    await submit(storage, job_id, 3)
+    await storage.settle(job_id, OWNER, JobState.COMPLETED)
     settled = await storage.get_job(job_id)
     assert settled is not None
     assert settled.state is JobState.COMPLETED
-    assert (settled.prediction_id, settled.cost_cents) == ("pred-1", 3)
+    assert (settled.prediction_id, settled.cost_cents) == (f"pred-{job_id}", 3)
     assert await storage.total_charged_cents() == 3
     assert settled.request == REQUEST
     assert settled.submitted_at is not None and settled.finished_at is not None
@@ -79,9 +92,9 @@ async def test_released_jobs_cost_nothing_and_unknown_costs_count_the_reservatio
 ) -> None:
     """A job the API never took is free; one whose submit went unanswered counts as reserved."""
     never_sent = await reserve(storage, cents=2)
-    await storage.settle(never_sent, JobState.RELEASED, error_code="OutOfCredit")
+    await storage.settle(never_sent, OWNER, JobState.RELEASED, error_code="OutOfCredit")
     unanswered = await reserve(storage, cents=2)
-    await storage.settle(unanswered, JobState.FAILED, error_code="SubmitOutcomeUnknown")
+    await storage.settle(unanswered, OWNER, JobState.FAILED, error_code="SubmitOutcomeUnknown")
     assert await storage.total_charged_cents() == 2
     assert await storage.jobs_in_flight() == []
 
@@ -89,9 +102,9 @@ async def test_released_jobs_cost_nothing_and_unknown_costs_count_the_reservatio
 async def test_a_settled_job_is_not_settled_again(storage: Storage) -> None:
     """Settling is final: a late second outcome cannot rewrite the first."""
     job_id = await reserve(storage)
-    await storage.mark_submitted(job_id, "pred-2", 1)
-    await storage.settle(job_id, JobState.FAILED, error_code="PredictionFailed")
-    await storage.settle(job_id, JobState.COMPLETED)
+    await submit(storage, job_id, 1)
+    await storage.settle(job_id, OWNER, JobState.FAILED, error_code="PredictionFailed")
+    await storage.settle(job_id, OWNER, JobState.COMPLETED)
     settled = await storage.get_job(job_id)
     assert settled is not None and settled.state is JobState.FAILED
 
@@ -100,7 +113,7 @@ async def test_settle_refuses_a_state_that_is_not_final(storage: Storage) -> Non
     """Only completed, failed and released end a job."""
     job_id = await reserve(storage)
     with pytest.raises(ValueError, match="not a final state"):
-        await storage.settle(job_id, JobState.SUBMITTED)
+        await storage.settle(job_id, OWNER, JobState.SUBMITTED)
 
 
 async def test_admission_is_exact_under_concurrency(open_adapter: OpenStorage) -> None:
@@ -124,7 +137,8 @@ async def test_admission_is_exact_under_concurrency(open_adapter: OpenStorage) -
                     reserved_cents=1,
                     counted_since=(0.0, 0.0),
                     admit=within_budget,
-                    reply=ReplyPlace(),
+                    reply=NO_REPLY,
+                    lease=LEASE,
                 )
             except LimitReached:
                 return False
@@ -140,9 +154,9 @@ async def test_admission_sees_the_usage_it_is_asked_about(storage: Storage) -> N
     """The check sees the member's jobs today, last job, jobs in progress and the server's
     spending; released jobs do not count."""
     kept = await reserve(storage, cents=2)
-    await storage.mark_submitted(kept, "pred-1", 3)
+    await submit(storage, kept, 3)
     released = await reserve(storage, cents=2)
-    await storage.settle(released, JobState.RELEASED)
+    await storage.settle(released, OWNER, JobState.RELEASED)
     await reserve(storage, BOB, cents=1)
     seen: list[Usage] = []
 
@@ -157,7 +171,8 @@ async def test_admission_sees_the_usage_it_is_asked_about(storage: Storage) -> N
             reserved_cents=1,
             counted_since=(0.0, 0.0),
             admit=look,
-            reply=ReplyPlace(),
+            reply=NO_REPLY,
+            lease=LEASE,
         )
     [usage] = seen
     assert usage.user_jobs_today == 1 and usage.user_jobs_in_flight == 1
@@ -171,12 +186,11 @@ async def test_recovery_queries_find_open_and_undelivered_jobs(storage: Storage)
     token_reply = ReplyPlace.interaction("token-1", 2_000_000_000.0)
     first = await reserve(storage, reply=token_reply)
     second = await reserve(storage)
-    await storage.mark_submitted(second, "pred-2", 1)
-    await storage.settle(second, JobState.COMPLETED)
+    await submit(storage, second, 1)
+    await storage.settle(second, OWNER, JobState.COMPLETED)
     assert [job.id for job in await storage.jobs_in_flight()] == [first]
     assert [job.id for job in await storage.undelivered_jobs(since=0)] == [first, second]
-    await storage.set_reply(first, ReplyPlace.interaction("token-1", 2_000_000_000.0))
-    await storage.mark_delivered(first)
+    await storage.mark_delivered(first, OWNER)
     [left] = await storage.undelivered_jobs(since=0)
     assert left.id == second
     delivered = await storage.get_job(first)
@@ -197,11 +211,11 @@ async def test_a_reply_place_keeps_its_kind(storage: Storage) -> None:
 async def test_usage_tallies(storage: Storage) -> None:
     """Tallies count images, generations and cents per server and member, and rank members."""
     done = await reserve(storage)
-    await storage.mark_submitted(done, "p1", 2)
-    await storage.settle(done, JobState.COMPLETED)
+    await submit(storage, done, 2)
+    await storage.settle(done, OWNER, JobState.COMPLETED)
     failed = await reserve(storage, BOB, cents=4)
-    await storage.settle(failed, JobState.FAILED)
-    await storage.settle(await reserve(storage, BOB), JobState.RELEASED)
+    await storage.settle(failed, OWNER, JobState.FAILED)
+    await storage.settle(await reserve(storage, BOB), OWNER, JobState.RELEASED)
     server = await storage.tally(10)
     assert (server.images, server.generations, server.cents) == (1, 2, 6)
     alice = await storage.tally(10, user_id=1)
@@ -246,8 +260,132 @@ async def test_concurrent_writers_never_fail(open_adapter: OpenStorage) -> None:
         for _ in range(100):
             requester = Requester(user_id=user_id, guild_id=10, channel_id=100)
             job_id = await reserve(storage, requester)
-            await storage.mark_submitted(job_id, f"prediction-{job_id}", 1)
-            await storage.settle(job_id, JobState.COMPLETED)
+            await submit(storage, job_id)
+            await storage.settle(job_id, OWNER, JobState.COMPLETED)
 
     await asyncio.gather(*(write_jobs(db, user) for user in range(4) for db in writers))
     assert await writers[0].total_charged_cents() == 800
+
+
+async def test_a_submit_on_the_wire_is_counted_as_spent(storage: Storage) -> None:
+    """Write-ahead: a job marked submitting counts its reservation and stays in flight until
+    it is settled; settled without a known cost, it still counts."""
+    job_id = await reserve(storage, cents=3)
+    assert await storage.mark_submitting(job_id, OWNER)
+    assert not await storage.mark_submitting(job_id, OWNER)  # only from reserved
+    job = await storage.get_job(job_id)
+    assert job is not None and job.state is JobState.SUBMITTING
+    assert await storage.total_charged_cents() == 3
+    assert [job.id for job in await storage.jobs_in_flight()] == [job_id]
+    assert await storage.settle(job_id, OWNER, JobState.FAILED, error_code="OutcomeUnknown")
+    assert await storage.total_charged_cents() == 3
+
+
+async def test_only_the_lease_holder_writes_a_job(storage: Storage) -> None:
+    """Another owner's writes change nothing and say so."""
+    job_id = await reserve(storage)
+    assert not await storage.mark_submitting(job_id, "process-b")
+    assert not await storage.settle(job_id, "process-b", JobState.RELEASED)
+    await storage.mark_delivered(job_id, "process-b")
+    job = await storage.get_job(job_id)
+    assert job is not None and job.state is JobState.RESERVED and job.delivered_at is None
+
+
+async def test_in_progress_counts_only_jobs_whose_lease_is_alive(storage: Storage) -> None:
+    """A job whose process died (lease expired) does not hold its member's place."""
+    dead = Lease("process-dead", time.time() - 1)
+    await storage.reserve_job(
+        ALICE,
+        REQUEST,
+        reserved_cents=1,
+        counted_since=(0.0, 0.0),
+        admit=admit_all,
+        reply=NO_REPLY,
+        lease=dead,
+    )
+    await reserve(storage)
+    seen: list[Usage] = []
+
+    def look(usage: Usage) -> None:
+        seen.append(usage)
+
+    await storage.reserve_job(
+        ALICE,
+        REQUEST,
+        reserved_cents=1,
+        counted_since=(0.0, 0.0),
+        admit=look,
+        reply=NO_REPLY,
+        lease=LEASE,
+    )
+    assert seen[0].user_jobs_in_flight == 1
+
+
+async def test_expired_leases_are_claimed_exactly_once(open_adapter: OpenStorage) -> None:
+    """Four claimers racing over 60 orphaned jobs take each exactly once; live leases and
+    delivered jobs are left alone; renewal keeps what the owner still holds."""
+    connections = [await open_adapter() for _ in range(4)]
+    storage = connections[0]
+    dead = Lease("process-dead", time.time() - 1)
+    orphans = []
+    for _ in range(60):
+        job = await storage.reserve_job(
+            ALICE,
+            REQUEST,
+            reserved_cents=1,
+            counted_since=(0.0, 0.0),
+            admit=admit_all,
+            reply=NO_REPLY,
+            lease=dead,
+        )
+        orphans.append(job.id)
+    live = await reserve(storage)
+    delivered = await reserve(storage)
+    await storage.mark_delivered(delivered, OWNER)
+
+    async def claim(index: int) -> list[int]:
+        taken: list[int] = []
+        while True:
+            jobs = await connections[index].claim_jobs(
+                f"claimer-{index}",
+                ShardScope(),
+                expired_before=time.time(),
+                expires_at=time.time() + 60,
+                limit=7,
+            )
+            if not jobs:
+                return taken
+            taken += [job.id for job in jobs]
+
+    claims = await asyncio.gather(*(claim(index) for index in range(4)))
+    everything = sorted(job_id for taken in claims for job_id in taken)
+    assert everything == orphans
+    job = await storage.get_job(orphans[0])
+    assert job is not None and job.lease is not None and job.lease.owner.startswith("claimer-")
+    assert await storage.renew_leases(OWNER, {live, orphans[0]}, time.time() + 60) == {live}
+    # A lone process at start takes every undelivered job, whatever its lease says.
+    taken = await storage.claim_jobs(
+        "lone", ShardScope(), expired_before=math.inf, expires_at=time.time() + 60, limit=100
+    )
+    assert sorted(job.id for job in taken) == sorted([*orphans, live])
+
+
+async def test_claims_keep_to_the_shards_asked_for(storage: Storage) -> None:
+    """A process serving shard 1 of 2 claims that shard's servers' jobs only."""
+    dead = Lease("process-dead", time.time() - 1)
+    for guild_id in (0 << 22, 1 << 22, 2 << 22, 3 << 22):
+        await storage.reserve_job(
+            Requester(1, guild_id, 100),
+            REQUEST,
+            reserved_cents=1,
+            counted_since=(0.0, 0.0),
+            admit=admit_all,
+            reply=NO_REPLY,
+            lease=dead,
+        )
+    scope = ShardScope(shard_count=2, shard_ids=frozenset({1}))
+    jobs = await storage.claim_jobs(
+        "me", scope, expired_before=time.time(), expires_at=time.time() + 60, limit=10
+    )
+    assert sorted(job.requester.guild_id or 0 for job in jobs) == [1 << 22, 3 << 22]
+    assert all(scope.covers(job.requester.guild_id) for job in jobs)

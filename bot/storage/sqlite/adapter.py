@@ -15,28 +15,30 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot.core.limits import Usage
 from bot.core.models import (
+    FINAL_STATES,
     GUILD_SETTING_FIELDS,
-    NO_REPLY,
     GuildConfig,
     GuildSettings,
     Job,
     JobState,
+    Lease,
     MemberTotal,
     ReplyKind,
     ReplyPlace,
     Requester,
+    ShardScope,
     Tally,
 )
-from bot.core.ports import AdmissionCheck
+from bot.core.ports import AdmissionCheck, StorageUnavailable
 from bot.core.requests import GenerationRequest
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -48,6 +50,8 @@ _PRAGMAS = (
 )
 # What a job counts as spent: the API's figure, else (unknown) what was reserved for it.
 _CHARGED = "COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0)"
+_OPEN = "('reserved', 'submitting', 'submitted')"
+_Result = TypeVar("_Result")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 
 
@@ -100,6 +104,8 @@ class _AdmissionConnection:
 
 
 class SqliteStorage:
+    one_process_only = True
+
     def __init__(
         self,
         connection: aiosqlite.Connection,
@@ -152,9 +158,10 @@ class SqliteStorage:
         request: GenerationRequest,
         *,
         reserved_cents: int,
-        counted_since: tuple[float, float] = (0.0, 0.0),
-        admit: AdmissionCheck | None = None,
-        reply: ReplyPlace = NO_REPLY,
+        counted_since: tuple[float, float],
+        admit: AdmissionCheck,
+        reply: ReplyPlace,
+        lease: Lease,
     ) -> Job:
         """Record a generation before the API is called.
 
@@ -168,13 +175,14 @@ class SqliteStorage:
             "user": requester.user_id,
             "day": counted_since[0],
             "month": counted_since[1],
+            "now": self._clock(),
         }
 
         def check(row: sqlite3.Row) -> None:
-            if admit is not None:
-                admit(Usage(*row))
+            admit(Usage(*row))
 
-        row = await asyncio.to_thread(
+        row = await _translated(
+            asyncio.to_thread,
             self._admissions.transaction,
             _USAGE,
             usage_parameters,
@@ -196,34 +204,56 @@ class SqliteStorage:
                 reply.message_id,
                 reply.token,
                 reply.token_expires_at,
+                lease.owner,
+                lease.expires_at,
             ),
         )
         return _job_from_row(row)
 
-    async def mark_submitted(self, job_id: int, prediction_id: str, cost_cents: int | None) -> None:
+    async def mark_submitting(self, job_id: int, owner: str) -> bool:
+        """The submit is about to be sent: from here on the job may have been billed."""
+        return (
+            await self._update(
+                "UPDATE jobs SET state = 'submitting'"
+                " WHERE id = ? AND state = 'reserved' AND lease_owner = ?",
+                (job_id, owner),
+            )
+            > 0
+        )
+
+    async def mark_submitted(
+        self, job_id: int, owner: str, prediction_id: str, cost_cents: int | None
+    ) -> bool:
         """The API accepted the job: from here on it has a cost and can be resumed."""
-        await self._update(
-            "UPDATE jobs SET state = 'submitted', prediction_id = ?, cost_cents = ?,"
-            " submitted_at = ? WHERE id = ? AND state = 'reserved'",
-            (prediction_id, cost_cents, self._clock(), job_id),
+        return (
+            await self._update(
+                "UPDATE jobs SET state = 'submitted', prediction_id = ?, cost_cents = ?,"
+                " submitted_at = ? WHERE id = ? AND state = 'submitting' AND lease_owner = ?",
+                (prediction_id, cost_cents, self._clock(), job_id, owner),
+            )
+            > 0
         )
 
     async def settle(
         self,
         job_id: int,
+        owner: str,
         state: JobState,
         *,
         error_code: str | None = None,
         error: str | None = None,
-    ) -> None:
+    ) -> bool:
         """End a job. Released jobs cost nothing; others keep whatever cost was recorded."""
-        if state not in (JobState.COMPLETED, JobState.FAILED, JobState.RELEASED):
+        if state not in FINAL_STATES:
             raise ValueError(f"{state} is not a final state")
-        await self._update(
-            "UPDATE jobs SET state = ?, error_code = ?, error = ?, finished_at = ?,"
-            " cost_cents = CASE WHEN ? = 'released' THEN 0 ELSE cost_cents END"
-            " WHERE id = ? AND state IN ('reserved', 'submitted')",
-            (state.value, error_code, error, self._clock(), state.value, job_id),
+        return (
+            await self._update(
+                "UPDATE jobs SET state = ?, error_code = ?, error = ?, finished_at = ?,"
+                " cost_cents = CASE WHEN ? = 'released' THEN 0 ELSE cost_cents END"
+                f" WHERE id = ? AND lease_owner = ? AND state IN {_OPEN}",
+                (state.value, error_code, error, self._clock(), state.value, job_id, owner),
+            )
+            > 0
         )
 
     async def get_job(self, job_id: int) -> Job | None:
@@ -231,19 +261,51 @@ class SqliteStorage:
         return _job_from_row(row) if row else None
 
     async def jobs_in_flight(self) -> list[Job]:
-        """Jobs a previous run left reserved or submitted, oldest first."""
-        rows = await self._connection.execute_fetchall(
-            "SELECT * FROM jobs WHERE state IN ('reserved', 'submitted') ORDER BY id"
-        )
+        """Jobs not yet ended, oldest first."""
+        rows = await self._fetch_all(f"SELECT * FROM jobs WHERE state IN {_OPEN} ORDER BY id")
         return [_job_from_row(row) for row in rows]
 
     async def undelivered_jobs(self, *, since: float) -> list[Job]:
         """Jobs created since `since` whose requester has not yet seen how they ended."""
-        rows = await self._connection.execute_fetchall(
+        rows = await self._fetch_all(
             "SELECT * FROM jobs WHERE delivered_at IS NULL AND created_at >= ? ORDER BY id",
             (since,),
         )
         return [_job_from_row(row) for row in rows]
+
+    async def renew_leases(
+        self, owner: str, job_ids: Collection[int], expires_at: float
+    ) -> set[int]:
+        """Extend this owner's leases; returns the ids it still holds."""
+        if not job_ids:
+            return set()
+        marks = ", ".join("?" * len(job_ids))
+        rows = await self._fetch_all(
+            f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND id IN ({marks})"
+            " AND delivered_at IS NULL RETURNING id",
+            (expires_at, owner, *job_ids),
+        )
+        return {row[0] for row in rows}
+
+    async def claim_jobs(
+        self,
+        owner: str,
+        scope: ShardScope,
+        *,
+        expired_before: float,
+        expires_at: float,
+        limit: int,
+    ) -> list[Job]:
+        """Take over undelivered jobs in `scope` whose lease expired before `expired_before`
+        (their process died), oldest first. One statement: two claimers cannot both win."""
+        rows = await self._fetch_all(
+            "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
+            " SELECT id FROM jobs WHERE delivered_at IS NULL"
+            " AND COALESCE(lease_expires_at, 0) < ?"
+            f" AND {_in_scope(scope)} ORDER BY id LIMIT ?) RETURNING *",
+            (owner, expires_at, expired_before, limit),
+        )
+        return sorted((_job_from_row(row) for row in rows), key=lambda job: job.id)
 
     async def set_reply(self, job_id: int, reply: ReplyPlace) -> None:
         """Remember where a job's reply is shown, once that is known."""
@@ -253,11 +315,12 @@ class SqliteStorage:
             (reply.kind.value, reply.message_id, reply.token, reply.token_expires_at, job_id),
         )
 
-    async def mark_delivered(self, job_id: int) -> None:
-        """The requester has seen the outcome: the interaction token is no longer needed."""
+    async def mark_delivered(self, job_id: int, owner: str) -> None:
+        """The requester has seen the outcome: the token and the lease are no longer needed."""
         await self._update(
-            "UPDATE jobs SET delivered_at = ?, reply_token = NULL WHERE id = ?",
-            (self._clock(), job_id),
+            "UPDATE jobs SET delivered_at = ?, reply_token = NULL, lease_expires_at = NULL"
+            " WHERE id = ? AND lease_owner = ?",
+            (self._clock(), job_id, owner),
         )
 
     async def total_charged_cents(self) -> int:
@@ -296,7 +359,7 @@ class SqliteStorage:
         self, guild_id: int, *, since: float, limit: int = 10
     ) -> list[MemberTotal]:
         """The members who spent the most since `since`, biggest first."""
-        rows = await self._connection.execute_fetchall(
+        rows = await self._fetch_all(
             f"""
             SELECT user_id,
                    COUNT(*) FILTER (WHERE state = 'completed'),
@@ -311,7 +374,7 @@ class SqliteStorage:
 
     async def job_times(self, guild_id: int, *, since: float) -> list[tuple[float, bool, int]]:
         """(created_at, completed, charged cents) of a server's jobs since `since`, for charts."""
-        rows = await self._connection.execute_fetchall(
+        rows = await self._fetch_all(
             "SELECT created_at, state = 'completed', COALESCE(cost_cents, reserved_cents)"
             " FROM jobs WHERE guild_id = ? AND created_at >= ? AND state != 'released'",
             (guild_id, since),
@@ -327,10 +390,10 @@ class SqliteStorage:
             fields = dict(zip(row.keys(), row, strict=True))
             del fields["updated_at"]
             settings = GuildSettings(**fields)
-        channels = await self._connection.execute_fetchall(
+        channels = await self._fetch_all(
             "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)
         )
-        terms = await self._connection.execute_fetchall(
+        terms = await self._fetch_all(
             "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY term", (guild_id,)
         )
         return GuildConfig(
@@ -393,13 +456,35 @@ class SqliteStorage:
         # execute_fetchall runs and finishes the statement in one step on the connection's
         # thread. A cursor left open across an await would hold a read snapshot that makes
         # another coroutine's BEGIN IMMEDIATE fail at once with "database is locked".
-        rows = await self._connection.execute_fetchall(sql, parameters)
-        return next(iter(rows), None)
+        return next(iter(await self._fetch_all(sql, parameters)), None)
+
+    async def _fetch_all(
+        self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        return list(await _translated(self._connection.execute_fetchall, sql, parameters))
 
     async def _update(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any]) -> int:
         """Run one write statement, atomic on its own; returns how many rows it changed."""
-        cursor = await self._connection.execute(sql, parameters)
+        cursor = await _translated(self._connection.execute, sql, parameters)
         return cursor.rowcount
+
+
+async def _translated(
+    call: Callable[..., Awaitable[_Result]], *arguments: Any
+) -> _Result:
+    """The driver's failures as the port's: the core knows no sqlite3."""
+    try:
+        return await call(*arguments)
+    except sqlite3.Error as error:
+        raise StorageUnavailable(f"SQLite: {error}") from error
+
+
+def _in_scope(scope: ShardScope) -> str:
+    """`scope` as a condition on a row's guild (shard ids are integers, rendered as such)."""
+    if scope.shard_ids is None:
+        return "1 = 1"
+    shards = ", ".join(str(int(shard)) for shard in sorted(scope.shard_ids))
+    return f"((COALESCE(guild_id, 0) >> 22) % {int(scope.shard_count)}) IN ({shards})"
 
 
 # What admission counts: the member's jobs today, their last job, their jobs in progress, and
@@ -411,7 +496,7 @@ SELECT
   (SELECT MAX(created_at) FROM jobs WHERE guild_id IS :guild AND user_id = :user
      AND state != 'released'),
   (SELECT COUNT(*) FROM jobs WHERE guild_id IS :guild AND user_id = :user
-     AND state IN ('reserved', 'submitted')),
+     AND state IN {_OPEN} AND lease_expires_at > :now),
   (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :day),
   (SELECT {_CHARGED} FROM jobs WHERE guild_id IS :guild AND created_at >= :month)
 """
@@ -419,8 +504,9 @@ SELECT
 _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
                   strength, reference_url, reserved_cents, created_at, reply_kind,
-                  reply_message_id, reply_token, reply_token_expires_at)
-VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  reply_message_id, reply_token, reply_token_expires_at, lease_owner,
+                  lease_expires_at)
+VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -454,4 +540,7 @@ def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
             row["reply_token_expires_at"],
         ),
         delivered_at=row["delivered_at"],
+        lease=Lease(row["lease_owner"], row["lease_expires_at"] or 0.0)
+        if row["lease_owner"]
+        else None,
     )
