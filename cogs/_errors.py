@@ -15,6 +15,7 @@ from cogs._render import failure_line, refusal_text
 log = logging.getLogger(__name__)
 
 PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+UNKNOWN_INTERACTION = 10062
 UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
 
 
@@ -22,6 +23,10 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
     """Refusals and permission problems get their own short sentence; anything else is logged
     with its traceback and gets a generic one. Never leaves a spinner behind."""
     original = getattr(error, "original", error)
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        # Too late to answer at all (the 3 s window passed); any reply would fail the same way.
+        log.warning("interaction %s expired before it was answered", interaction.id)
+        return
     if isinstance(original, Refused):
         message = refusal_text(original)
     elif isinstance(error, app_commands.MissingPermissions):

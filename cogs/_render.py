@@ -67,8 +67,11 @@ def progress_line(elapsed: float, estimate: Estimate | None, phase: str) -> str:
     return f"🎨 {phase}… `{bar}` {elapsed:.1f}s (usually {estimate})"
 
 
+MAX_REPLY = 1900  # under Discord's 2,000 characters, whatever was echoed into it
+
+
 def failure_line(message: str) -> str:
-    return f"❌ {message}"
+    return trimmed(f"❌ {message}", MAX_REPLY)
 
 
 def refusal_text(refusal: Refused) -> str:
@@ -79,7 +82,7 @@ def refusal_text(refusal: Refused) -> str:
     if isinstance(refusal, ChannelNotAllowed):
         channels = " ".join(f"<#{channel_id}>" for channel_id in sorted(refusal.channel_ids))
         text += f" Try {channels}."
-    return text
+    return trimmed(text, MAX_REPLY)
 
 
 def trimmed(text: str, limit: int) -> str:

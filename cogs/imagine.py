@@ -43,6 +43,8 @@ def as_reference(attachment: discord.Attachment) -> Reference:
         filename=attachment.filename,
         content_type=attachment.content_type,
         size=attachment.size,
+        width=attachment.width,
+        height=attachment.height,
     )
 
 

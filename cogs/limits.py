@@ -10,7 +10,7 @@ from discord.ext import commands
 from bot.core.limits import timezone_names
 from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
-from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed
+from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed, trimmed
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 MAX_TERM_LENGTH = 100
@@ -89,7 +89,8 @@ class LimitsCog(commands.Cog, name="Limits"):
         }
         if timezone is not None:
             if timezone not in timezone_names() and timezone.upper() != "UTC":
-                raise Refused(f"“{timezone}” is not a time zone I know; try e.g. Europe/Paris.")
+                shown = discord.utils.escape_markdown(trimmed(timezone, 60))
+                raise Refused(f"“{shown}” is not a time zone I know; try e.g. Europe/Paris.")
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
         if not changes:
             raise Refused("Give at least one limit to change.")
@@ -127,7 +128,7 @@ class LimitsCog(commands.Cog, name="Limits"):
     async def add_term(
         self, interaction: discord.Interaction, term: Range[str, 1, MAX_TERM_LENGTH]
     ) -> None:
-        """Refuse prompts containing a word or phrase (whole words, any case)."""
+        """Refuse prompts with a word or phrase, however disguised; end it with * for a stem."""
         term = " ".join(term.split())
         await self.bot.services.policy.set_term_blocked(self._guild_id(interaction), term, True)
         await self._show(interaction, f"Blocked “{discord.utils.escape_markdown(term)}”.")

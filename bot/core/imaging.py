@@ -13,6 +13,8 @@ from bot.core.requests import GeneratedImage, OutputFormat
 # What the provider accepts as a reference image, by MIME type.
 REFERENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+# Larger than any camera or screen; what Discord declares beyond it is not a usable picture.
+MAX_REFERENCE_PIXELS = 64_000_000
 
 # Lossy re-encodes tried in order when a result is over the upload limit: WebP keeps more detail
 # per byte than JPEG, and both shrink a PNG many times over.
@@ -35,6 +37,8 @@ class Reference:
     filename: str
     content_type: str | None
     size: int
+    width: int | None  # as Discord measured it; None when Discord could not read an image
+    height: int | None
 
 
 class ReferenceRefused(Refused):
@@ -46,9 +50,16 @@ def check_reference(reference: Reference) -> None:
     content_type = (reference.content_type or "").split(";")[0].strip().lower()
     if content_type not in REFERENCE_TYPES:
         raise ReferenceRefused("The reference must be a JPEG, PNG, GIF or WebP image.")
+    if reference.size <= 0:
+        raise ReferenceRefused("That reference file is empty; attach the picture again.")
     if reference.size > MAX_REFERENCE_BYTES:
         limit_mib = MAX_REFERENCE_BYTES // (1024 * 1024)
         raise ReferenceRefused(f"The reference image is over {limit_mib} MiB; try a smaller one.")
+    width, height = reference.width or 0, reference.height or 0
+    if width <= 0 or height <= 0:
+        raise ReferenceRefused("Discord could not read that file as a picture; try another.")
+    if width * height > MAX_REFERENCE_PIXELS:
+        raise ReferenceRefused("That reference image is too large in pixels; try a smaller one.")
 
 
 def fit_for_upload(image: GeneratedImage, limit_bytes: int) -> GeneratedImage | None:

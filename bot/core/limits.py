@@ -6,15 +6,16 @@ the same transaction that records the job, so concurrent requests cannot oversho
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.core.blocklist import BlockList
 from bot.core.refusals import Refused
 
 UTC = ZoneInfo("UTC")
+NO_BLOCKED_TERMS = BlockList.compile(())
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Limits:
     exempt_role_id: int | None = None
     channel_ids: frozenset[int] = frozenset()  # where /imagine may be used; empty means anywhere
     blocked_terms: tuple[str, ...] = ()
+    blocklist: BlockList = NO_BLOCKED_TERMS  # blocked_terms, compiled
 
 
 NO_LIMITS = Limits()
@@ -102,18 +104,9 @@ def check_request(limits: Limits, channel_id: int, prompt: str) -> None:
     """The checks that need no ledger: the channel, and the words in the prompt."""
     if limits.channel_ids and channel_id not in limits.channel_ids:
         raise ChannelNotAllowed(limits.channel_ids)
-    term = blocked_term_in(prompt, limits.blocked_terms)
+    term = limits.blocklist.first_match(prompt)
     if term is not None:
         raise BlockedPrompt(f"Your prompt contains “{term}”, which this server has blocked.")
-
-
-def blocked_term_in(prompt: str, terms: tuple[str, ...]) -> str | None:
-    """The first blocked word or phrase in the prompt, matched whole and ignoring case."""
-    for term in terms:
-        words = r"\s+".join(re.escape(word) for word in term.split())
-        if re.search(rf"(?<!\w){words}(?!\w)", prompt, re.IGNORECASE):
-            return term
-    return None
 
 
 def check_admission(

@@ -3,9 +3,11 @@ changed rarely, so kept in memory and forgotten (after the write) whenever it ch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from bot.core.blocklist import BlockList
 from bot.core.limits import NO_LIMITS, Limits, zone
 from bot.core.models import GUILD_SETTING_FIELDS, GuildConfig, GuildSettings
 from bot.core.ports import GuildConfigStore
@@ -25,21 +27,25 @@ class GuildPolicy:
     def __init__(self, store: GuildConfigStore, defaults: BotDefaults = BotDefaults()) -> None:
         self._store = store
         self._defaults = defaults
-        self._configs: dict[int, GuildConfig] = {}
+        self._cache: dict[int, _Cached] = {}
         # Bumped by every invalidation: a load that started before one is not cached.
         self._generations: dict[int, int] = {}
 
-    async def config(self, guild_id: int) -> GuildConfig:
-        config = self._configs.get(guild_id)
-        if config is None:
+    async def _cached(self, guild_id: int) -> _Cached:
+        cached = self._cache.get(guild_id)
+        if cached is None:
             generation = self._generations.get(guild_id, 0)
             config = await self._store.load_guild_config(guild_id)
+            # Compiling thousands of terms takes long enough to stall the event loop.
+            blocklist = await asyncio.to_thread(BlockList.compile, config.blocked_terms)
+            limits = _combine(config, self._defaults.limits, blocklist)
+            cached = _Cached(config, limits)
             if self._generations.get(guild_id, 0) == generation:
-                self._configs[guild_id] = config
-        return config
+                self._cache[guild_id] = cached
+        return cached
 
     async def settings(self, guild_id: int) -> GuildSettings:
-        return (await self.config(guild_id)).settings
+        return (await self._cached(guild_id)).config.settings
 
     async def defaults_for(self, guild_id: int | None) -> tuple[str, str]:
         """The size and format a server's images get unless the member picks others."""
@@ -55,7 +61,7 @@ class GuildPolicy:
         """The limits in force for a server: its own settings over the bot-wide defaults."""
         if guild_id is None:
             return self._defaults.limits
-        return _combine(await self.config(guild_id), self._defaults.limits)
+        return (await self._cached(guild_id)).limits
 
     async def update_settings(self, guild_id: int, changes: Mapping[str, object]) -> None:
         """Set some of a server's settings; a None value returns that one to the default."""
@@ -79,11 +85,17 @@ class GuildPolicy:
     def invalidate(self, guild_id: int) -> None:
         """Forget a server's cached policy. Called after each write; a load already under way
         may return the old policy to its caller but cannot cache it."""
-        self._configs.pop(guild_id, None)
+        self._cache.pop(guild_id, None)
         self._generations[guild_id] = self._generations.get(guild_id, 0) + 1
 
 
-def _combine(config: GuildConfig, defaults: Limits) -> Limits:
+@dataclass(frozen=True)
+class _Cached:
+    config: GuildConfig
+    limits: Limits
+
+
+def _combine(config: GuildConfig, defaults: Limits, blocklist: BlockList) -> Limits:
     """A server's limits: its own numbers where it set them (0 meaning none), else the defaults."""
 
     def pick(own: int | None, default: int | None) -> int | None:
@@ -106,4 +118,5 @@ def _combine(config: GuildConfig, defaults: Limits) -> Limits:
         exempt_role_id=settings.exempt_role_id,
         channel_ids=config.channel_ids,
         blocked_terms=config.blocked_terms,
+        blocklist=blocklist,
     )

@@ -401,6 +401,8 @@ class FakeDiscord:
         self.command_syncs: Counter[int | None] = Counter()
         # Status codes to answer the next requests that carry files with, e.g. deque([500]).
         self.fail_uploads: deque[int] = deque()
+        # How many of the next interactions to let expire before their first answer (10062).
+        self.expire_next_callbacks = 0
         self.rate_limited: Counter[str] = Counter()  # 429s served, by route (or "global")
         self.global_limit = GLOBAL_LIMIT
         self.message_edit_limit = MESSAGE_EDIT_LIMIT
@@ -986,7 +988,10 @@ class FakeDiscord:
             raise DiscordHTTPError(404, 10062, "Unknown interaction")
         if record.acknowledged:
             raise DiscordHTTPError(400, 40060, "Interaction has already been acknowledged.")
-        if call.time - record.delivered_at > CALLBACK_WINDOW:
+        if self.expire_next_callbacks and not record.expired:
+            self.expire_next_callbacks -= 1
+            record.expired = True
+        if call.time - record.delivered_at > CALLBACK_WINDOW or record.expired:
             raise DiscordHTTPError(404, 10062, "Unknown interaction")
 
         kind = call.json["type"]
