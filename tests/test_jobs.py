@@ -11,7 +11,7 @@ from bot.core.ports import Storage
 from bot.core.requests import GenerationRequest
 from bot.core.runner import Downloading, EventSink, JobEvent, JobResult, Progress, Queued, Submitted
 from bot.core.services import Services
-from bot.vibedream import BadOutput, OutOfCredit, PredictionFailed, SubmitOutcomeUnknown
+from bot.vibedream import BadOutput, ContentFlagged, OutOfCredit, SubmitOutcomeUnknown
 from tests.fakes.fake_vibedream import FakeVibeDream, Fault, Outcome
 
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
@@ -92,7 +92,7 @@ async def test_an_unanswered_submit_is_kept_as_a_possible_cost(
 
 @pytest.mark.parametrize(
     ("outcome", "error"),
-    [(Outcome(status="failed"), PredictionFailed), (Outcome(output="missing"), BadOutput)],
+    [(Outcome(status="failed"), ContentFlagged), (Outcome(output="missing"), BadOutput)],
     ids=["moderation", "no-outputs"],
 )
 async def test_failures_after_submit_keep_the_cost(

@@ -5,22 +5,19 @@ trimmed `detail` meant for logs."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from PIL import Image, UnidentifiedImageError
 
-from bot.core.polling import DEFAULT_ESTIMATE, Estimate, EstimateShaped, PollSchedule
-from bot.core.requests import GeneratedImage, GenerationRequest, OutputFormat
+from bot.core.polling import DEFAULT_ESTIMATE, Estimate, LearnedSchedule, PollSchedule
+from bot.core.requests import GeneratedImage, GenerationRequest
 from bot.vibedream.errors import (
-    BadOutput,
     DeadlineExceeded,
     PredictionFailed,
     ProviderUnavailable,
@@ -28,8 +25,10 @@ from bot.vibedream.errors import (
     SubmitOutcomeUnknown,
     UndecodableOutput,
 )
+from bot.vibedream.outputs import DEFAULT_ASSETS_HOSTS, AssetPolicy, fetch_output, prove_image
 from bot.vibedream.wire import (
     Prediction,
+    Route,
     Submission,
     error_for_status,
     parse_prediction,
@@ -37,8 +36,6 @@ from bot.vibedream.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-_PILLOW_FORMATS: dict[str, OutputFormat] = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,7 @@ class VibeDreamClient:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
         max_output_bytes: int = 32 * 1024 * 1024,
+        assets_hosts: Collection[str] = DEFAULT_ASSETS_HOSTS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
@@ -88,7 +86,10 @@ class VibeDreamClient:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._schedule = schedule or EstimateShaped()
+        self._secrets = (api_key,)  # scrubbed from any error body the provider echoes it in
+        # Outputs are fetched only from the API's own host or these; see AssetPolicy.
+        self._assets = AssetPolicy(self._base_url, assets_hosts)
+        self._schedule = schedule if schedule is not None else LearnedSchedule()
         self._timeouts = timeouts
         self._retry = retry
         self._max_output_bytes = max_output_bytes
@@ -102,7 +103,7 @@ class VibeDreamClient:
         for attempt in range(self._retry.submit_attempts):
             try:
                 body = await self._request_json(
-                    "POST", url, self._timeouts.submit, payload=request.to_payload()
+                    "POST", url, self._timeouts.submit, "submit", payload=request.to_payload()
                 )
             except (RateLimited, ProviderUnavailable) as error:
                 retryable = isinstance(error, RateLimited) or error.status == 503
@@ -123,10 +124,11 @@ class VibeDreamClient:
         raise AssertionError("unreachable: the last attempt raises")
 
     async def get(self, prediction_id: str) -> Prediction:
-        """One poll. Transient trouble raises ProviderUnavailable or RateLimited."""
+        """One poll. Transient trouble raises ProviderUnavailable or RateLimited; an id the
+        provider does not know raises PredictionUnknown."""
         url = f"{self._base_url}/predictions/{prediction_id}"
         try:
-            body = await self._request_json("GET", url, self._timeouts.poll)
+            body = await self._request_json("GET", url, self._timeouts.poll, "poll")
         except _NoAnswer as error:
             raise ProviderUnavailable(str(error)) from None
         except _Malformed as error:
@@ -140,16 +142,19 @@ class VibeDreamClient:
         estimate: Estimate = DEFAULT_ESTIMATE,
         max_seconds: float = 120.0,
         on_progress: ProgressCallback | None = None,
+        size: str | None = None,
     ) -> Prediction:
         """Poll until the prediction completes (returned) or fails (PredictionFailed).
 
         Statuses we do not know are treated as still running; transient errors are retried with
-        back-off; all of it bounded by `max_seconds` from now.
+        back-off; all of it bounded by `max_seconds` from now. With the request's `size`, the
+        schedule learns from this completion; pass it only when the wait starts at the submit.
         """
         started = self._clock()
         deadline = started + max_seconds
-        delays = self._schedule.delays(estimate)
+        delays = self._schedule.delays(estimate, size)
         failures = 0
+        running_at = 0.0  # when a poll last found it running, in seconds from `started`
         due = started + next(delays)
         while True:
             now = self._clock()
@@ -160,6 +165,7 @@ class VibeDreamClient:
             due = min(due, deadline)
             if due > now:
                 await self._sleep(due - now)
+            polled_at = self._clock() - started
             try:
                 prediction = await self.get(prediction_id)
             except (ProviderUnavailable, RateLimited) as error:
@@ -170,55 +176,55 @@ class VibeDreamClient:
                 continue
             failures = 0
             if prediction.status == "completed":
+                if size is not None:
+                    self._schedule.observe(size, running_at, polled_at)
                 return prediction
             if prediction.status == "failed":
-                raise PredictionFailed(prediction.error or "")
+                raise PredictionFailed.for_reason(prediction.error or "")
             if prediction.status != "processing":
                 log.debug("prediction %s has unknown status %r", prediction_id, prediction.status)
+            running_at = polled_at
             if on_progress is not None:
                 await on_progress(self._clock() - started, estimate)
             due += next(delays)
 
     async def download(self, url: str, request: GenerationRequest) -> GeneratedImage:
-        """Fetch an output and prove it is the image we asked for, retrying transient failures
-        and bodies that do not decode: the image is paid for, and a broken transfer or an
-        error page from the assets host is worth a second look."""
+        """Fetch an output and prove it is the image we asked for (see outputs.py).
+
+        A URL off the allowed hosts is refused before any request. Transient failures (5xx,
+        408, 429, timeouts, dropped or cut transfers) and bodies that are not an intact image
+        are retried, at most `download_attempts` times in all: the image is paid for, and a
+        broken transfer or an error page from the assets host is worth a second look. Any
+        other answer (a missing or expired file, a redirect, another 4xx, an image of the
+        wrong size or format) is final.
+        """
+        self._assets.check(url)
+        timeout = aiohttp.ClientTimeout(
+            total=self._timeouts.download, connect=self._timeouts.connect
+        )
         for attempt in range(1, self._retry.download_attempts + 1):
             try:
-                data, content_type = await self._fetch_output(url)
-                return await asyncio.to_thread(_check_image, data, content_type, request)
+                data, content_type = await fetch_output(
+                    self._session, url, client_timeout=timeout, max_bytes=self._max_output_bytes
+                )
+                return await asyncio.to_thread(prove_image, data, content_type, request)
             except (ProviderUnavailable, RateLimited, UndecodableOutput) as error:
-                if attempt == self._retry.download_attempts:
+                wait = error.retry_after
+                if wait is None:
+                    wait = self._retry.backoff(attempt, self._rng)
+                if attempt == self._retry.download_attempts or wait > self._retry.max_retry_after:
                     raise
-                wait = error.retry_after or self._retry.backoff(attempt, self._rng)
                 log.info("download failed (%s); retrying in %.2fs", error, wait)
                 await self._sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
 
-    async def _fetch_output(self, url: str) -> tuple[bytes, str]:
-        # No Authorization header: outputs live on the provider's assets host, and the key is
-        # only ever sent to the API itself.
-        timeouts = self._timeouts
-        timeout = aiohttp.ClientTimeout(total=timeouts.download, connect=timeouts.connect)
-        try:
-            async with self._session.get(url, timeout=timeout) as response:
-                if response.status != 200:
-                    raise error_for_status(response.status, "", response.headers)
-                declared = response.content_length
-                if declared is not None and declared > self._max_output_bytes:
-                    raise BadOutput(f"output of {declared} bytes is over the cap")
-                chunks, received = [], 0
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    received += len(chunk)
-                    if received > self._max_output_bytes:
-                        raise BadOutput(f"output over {self._max_output_bytes} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks), response.headers.get("Content-Type", "")
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise ProviderUnavailable(f"download failed: {type(error).__name__}") from None
-
     async def _request_json(
-        self, method: str, url: str, total_timeout: float, payload: dict[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        total_timeout: float,
+        route: Route,
+        payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=total_timeout, connect=self._timeouts.connect)
         try:
@@ -227,7 +233,9 @@ class VibeDreamClient:
             ) as response:
                 text = await response.text(errors="replace")
                 if response.status >= 400:
-                    raise error_for_status(response.status, text, response.headers)
+                    raise error_for_status(
+                        response.status, text, response.headers, route=route, secrets=self._secrets
+                    )
         except (TimeoutError, aiohttp.ClientError) as error:
             raise _NoAnswer(f"{method} {_path(url)}: {type(error).__name__}") from None
         try:
@@ -249,22 +257,3 @@ class _Malformed(Exception):
 
 def _path(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[-1]
-
-
-def _check_image(data: bytes, content_type: str, request: GenerationRequest) -> GeneratedImage:
-    """Decode the bytes fully and check they are the format and size that were asked for."""
-    declared = content_type.split(";")[0].strip().lower()
-    if not declared.startswith("image/"):
-        raise UndecodableOutput(f"output has content type {declared or 'none'}")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            found_format = _PILLOW_FORMATS.get(image.format or "")
-            found_size = image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise UndecodableOutput(f"output does not decode: {type(error).__name__}") from None
-    if found_format != request.output_format:
-        raise BadOutput(f"asked for {request.output_format}, got {found_format or 'another'}")
-    if found_size != request.dimensions:
-        raise BadOutput(f"asked for {request.size}, got {found_size[0]}*{found_size[1]}")
-    return GeneratedImage(data, request.output_format, found_size[0], found_size[1])

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bot.core.polling import DEFAULT_ESTIMATE, Estimate, parse_estimated_time
 from bot.vibedream.errors import (
     AuthenticationFailed,
+    EndpointNotFound,
     InvalidRequest,
     OutOfCredit,
+    PredictionUnknown,
     ProviderUnavailable,
     RateLimited,
     SubmitOutcomeUnknown,
     VibeDreamError,
+    redact,
 )
 
 log = logging.getLogger(__name__)
@@ -37,8 +41,11 @@ class Prediction:
     error: str | None
 
 
-def error_message(text: str) -> str:
-    """The provider's error string from a JSON or plain-text body, trimmed for logs."""
+Route = Literal["submit", "poll"]
+
+
+def error_message(text: str, secrets: Iterable[str] = ()) -> str:
+    """The provider's error string from a JSON or plain-text body, redacted for logs."""
     try:
         body = json.loads(text)
     except ValueError:
@@ -47,8 +54,8 @@ def error_message(text: str) -> str:
         for key in ("error", "message", "detail"):
             value = body.get(key)
             if isinstance(value, str):
-                return value[:200]
-    return " ".join(text.split())[:200]
+                return redact(value, secrets)
+    return redact(text, secrets)
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -59,12 +66,20 @@ def retry_after_seconds(headers: Any) -> float | None:
     return value if value >= 0 else None
 
 
-def error_for_status(status: int, text: str, headers: Any) -> VibeDreamError:
-    detail = f"HTTP {status}: {error_message(text)}"
+def error_for_status(
+    status: int, text: str, headers: Any, *, route: Route = "submit", secrets: Iterable[str] = ()
+) -> VibeDreamError:
+    """The error an API answer with this status means, on this route. Downloads from the
+    assets host have their own table (outputs.download_error_for_status)."""
+    detail = f"{route} HTTP {status}: {error_message(text, secrets)}"
     if status in (401, 403):
         return AuthenticationFailed(detail, status=status)
     if status == 402:
         return OutOfCredit(detail, status=status)
+    if status == 404 and route == "poll":
+        return PredictionUnknown(detail, status=status)
+    if status in (404, 405):
+        return EndpointNotFound(detail, status=status)
     if status == 429:
         return RateLimited(detail, status=status, retry_after=retry_after_seconds(headers))
     if status >= 500 or status == 408:

@@ -11,7 +11,14 @@ Choices where the provider's page is silent:
 - Every created prediction is billed, failed ones included (the costlier reading).
 - Poll responses carry an undocumented `progress` field, so clients prove they ignore extras.
 - A completed prediction with `output="missing"` reports `outputs: []`.
-- The download route needs no key: outputs are public asset links.
+- The download route needs no key: outputs are public asset links. They are served from the
+  API's own origin, or with `assets_host="127.0.0.2"` from a second origin on that loopback
+  address, as the provider serves them from its own assets host.
+- Broken outputs a client must refuse: cut short ("truncated"), bytes flipped mid-file
+  ("corrupt"), a decompression bomb (`bomb_image`: a tiny file declaring 12000*12000 pixels),
+  a redirect to the real file ("redirect"), a link on a host the client does not trust
+  ("foreign_host": localhost instead of 127.0.0.1, the same server, so a request to it would
+  be counted).
 - Random submit faults follow one model: a 429 or 5xx means the provider did not accept the
   request; a dropped connection, a slow answer or an unreadable one means it did, and billed it.
 
@@ -32,8 +39,10 @@ import io
 import json
 import random
 import signal
+import struct
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,9 +81,10 @@ _NOT_JSON = '{"id": "'  # truncated JSON, served with a JSON content type
 
 @dataclass
 class Fault:
-    """One injected failure for the next request on a route ("submit", "poll" or "download")."""
+    """One injected failure for the next request on a route ("submit", "poll" or "download").
+    "truncated" serves the real output cut in half (on the other routes, like "malformed")."""
 
-    kind: Literal["status", "drop", "hang", "malformed"]
+    kind: Literal["status", "drop", "hang", "malformed", "truncated"]
     status: int = 500  # for "status"
     retry_after: float | None = None  # sent as a Retry-After header, written as given ("0.2")
     body: str | None = None  # for "status"; default {"error": ...}; plain text is sent as such
@@ -90,7 +100,19 @@ class Outcome:
 
     status: Literal["completed", "failed"] = "completed"
     error: str | None = None  # for "failed"; default MODERATION_ERROR
-    output: Literal["ok", "missing", "oversized", "not_image", "wrong_size", "wrong_format"] = "ok"
+    output: Literal[
+        "ok",
+        "missing",
+        "oversized",
+        "not_image",
+        "wrong_size",
+        "wrong_format",
+        "truncated",
+        "corrupt",
+        "bomb",
+        "redirect",
+        "foreign_host",
+    ] = "ok"
     unknown_status: str | None = None  # reported instead of "processing" while running
     generation_time: float | None = None  # overrides the server's for this prediction
     estimated_time: str | None = None  # overrides the server's estimatedTime string
@@ -136,14 +158,19 @@ class FakeVibeDream:
         fault_rate: float = 0.0,
         seed: int = 0,
         fetch_references: bool = True,
+        submit_latency: float = 0.0,
+        assets_host: str | None = None,
     ) -> None:
         self.api_key = api_key
+        self.assets_host = assets_host  # a second loopback address serving the outputs
         self.generation_time = generation_time
         self.cost_cents = cost_cents
         self.estimated_time = estimated_time
         self.credit_cents = credit_cents  # remaining balance; None means unlimited
         self.fault_rate = fault_rate
         self.fetch_references = fetch_references
+        # Seconds between billing a submit (on arrival) and answering it.
+        self.submit_latency = submit_latency
         self.submissions: list[dict[str, Any]] = []
         self.predictions: dict[str, Prediction] = {}
         self.billing: dict[str, int] = {}
@@ -155,6 +182,7 @@ class FakeVibeDream:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._origin = ""
+        self._assets_origin = ""
 
     @property
     def base_url(self) -> str:
@@ -182,6 +210,10 @@ class FakeVibeDream:
         # A large backlog so hundreds of clients connecting at once are not refused.
         await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
         self._origin = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._assets_origin = self._origin
+        if self.assets_host is not None:
+            await web.TCPSite(self._runner, self.assets_host, 0).start()
+            self._assets_origin = f"http://{self.assets_host}:{self._runner.addresses[1][1]}"
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
     async def close(self) -> None:
@@ -222,7 +254,10 @@ class FakeVibeDream:
         if body is not None:
             self.submissions.append(body)
         if fault is None:
-            return self._accept(request, body)
+            response = self._accept(request, body)
+            if self.submit_latency:
+                await asyncio.sleep(self.submit_latency)
+            return response
         if fault.after_effect:
             response = self._accept(request, body)
             faulted = await self._serve_fault(request, "submit", fault)
@@ -270,7 +305,7 @@ class FakeVibeDream:
     async def _download(self, request: web.Request) -> web.StreamResponse:
         self.requests["download"] += 1
         fault = self._take_fault("download")
-        if fault is not None:
+        if fault is not None and fault.kind != "truncated":
             faulted = await self._serve_fault(request, "download", fault)
             if faulted is not None:
                 return faulted
@@ -291,8 +326,19 @@ class FakeVibeDream:
                 return await _stream_oversized(
                     request, CONTENT_TYPES[fmt], await _image(width, height, fmt, colour)
                 )
+            case "truncated":
+                data = truncated(await _image(width, height, fmt, colour))
+            case "corrupt":
+                data = corrupted(await _image(width, height, fmt, colour))
+            case "bomb":
+                data = await asyncio.to_thread(bomb_image, fmt)
+            case "redirect" if request.query.get("direct") != "1":
+                return web.Response(status=302, headers={"Location": f"{request.url}?direct=1"})
             case _:
                 data = await _image(width, height, fmt, colour)
+        if fault is not None:  # a "truncated" fault: this one transfer is cut short
+            self.faults_injected["download:truncated"] += 1
+            data = truncated(data)
         return web.Response(body=data, content_type=CONTENT_TYPES[fmt])
 
     async def _stats(self, request: web.Request) -> web.Response:
@@ -307,6 +353,7 @@ class FakeVibeDream:
                         "completes_at": prediction.completes_at,
                         "observed_at": prediction.observed_at,
                         "polls": prediction.polls,
+                        "cost_cents": self.billing.get(prediction.id, 0),
                     }
                     for prediction in self.predictions.values()
                 },
@@ -414,7 +461,10 @@ class FakeVibeDream:
         else:
             prediction.status = "completed"
             millis = int(prediction.wall(done_at).timestamp() * 1000)
-            url = f"{self._origin}/assets/outputs/{prediction.id}/{millis}-0."
+            origin = self._assets_origin
+            if outcome.output == "foreign_host":
+                origin = origin.replace("://127.0.0.1:", "://localhost:")
+            url = f"{origin}/assets/outputs/{prediction.id}/{millis}-0."
             url += prediction.body["output_format"]
             prediction.outputs = [] if outcome.output == "missing" else [url]
 
@@ -452,7 +502,7 @@ class FakeVibeDream:
             case "hang":
                 await asyncio.sleep(fault.delay)
                 return None
-            case "malformed":
+            case "malformed" | "truncated":
                 return web.Response(text=_NOT_JSON, content_type="application/json")
             case "drop":
                 # Close without a byte of response; writing the returned one then fails quietly.
@@ -533,6 +583,76 @@ def _render(width: int, height: int, fmt: str, colour: int) -> bytes:
     return buffer.getvalue()
 
 
+def truncated(data: bytes) -> bytes:
+    """The first half of a file, as a transfer cut short would leave it."""
+    return data[: len(data) // 2]
+
+
+def corrupted(data: bytes) -> bytes:
+    """The file with eight bytes in its middle flipped, as a bad disk or proxy would leave it."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 8]) + data[middle + 8 :]
+
+
+@functools.lru_cache(maxsize=8)
+def bomb_image(fmt: str, width: int = 12000, height: int = 12000) -> bytes:
+    """A tiny file that declares `width`*`height` pixels. 12000*12000 is under Pillow's own
+    refusal (2 * MAX_IMAGE_PIXELS), so a client that trusts Pillow alone allocates ~576 MB.
+    The PNG is a real one (every row present, 410 KiB); the JPEG and WebP are small images
+    whose headers were rewritten, which is all a header check sees."""
+    if fmt == "png":
+        return _png_bomb(width, height)
+    small = _render(64, 64, fmt, 0) if fmt == "jpeg" else _lossless_webp(64, 64)
+    if fmt == "jpeg":
+        frame = _jpeg_frame_offset(small)
+        return small[: frame + 3] + struct.pack(">HH", height, width) + small[frame + 7 :]
+    bits = struct.unpack("<I", small[21:25])[0] & ~0x0FFFFFFF  # keep alpha and version bits
+    bits |= (width - 1) | ((height - 1) << 14)
+    return small[:21] + struct.pack("<I", bits) + small[25:]
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid RGB PNG of zeros. The zlib stream repeats one independently compressed block
+    (a full flush resets the history), so making it takes milliseconds, not seconds."""
+    raw_length = height * (1 + 3 * width)
+    block_length = 1 << 20
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(block_length)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    count, rest = divmod(raw_length, block_length)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = compressor.compress(bytes(rest)) + compressor.flush(zlib.Z_FINISH)
+    adler = ((raw_length % 65521) << 16) | 1  # Adler-32 of raw_length zero bytes
+    idat = b"\x78\xda" + block * count + tail + struct.pack(">I", adler)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _lossless_webp(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), _PALETTE[0]).save(buffer, "WEBP", lossless=True)
+    return buffer.getvalue()
+
+
+def _jpeg_frame_offset(data: bytes) -> int:
+    """Where the start-of-frame segment's length field starts."""
+    position = 2
+    while data[position] == 0xFF:
+        marker = data[position + 1]
+        if 0xC0 <= marker <= 0xC3:
+            return position + 2
+        position += 2 + struct.unpack(">H", data[position + 2 : position + 4])[0]
+    raise ValueError("no start of frame")
+
+
 async def _image(width: int, height: int, fmt: str, colour: int) -> bytes:
     # Encoding off the event loop: a first encode of a large WebP takes tens of milliseconds.
     return await asyncio.to_thread(_render, width, height, fmt, colour)
@@ -570,6 +690,7 @@ def main() -> None:
         "--generation", nargs=2, type=float, default=(0.6, 2.5), metavar=("MIN", "MAX")
     )
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--submit-latency", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     spread = random.Random(arguments.seed)
@@ -577,6 +698,7 @@ def main() -> None:
     fake = FakeVibeDream(
         generation_time=lambda _body: spread.uniform(low, high),
         fault_rate=arguments.fault_rate,
+        submit_latency=arguments.submit_latency,
         seed=arguments.seed,
     )
     asyncio.run(_serve_until_stopped(fake))

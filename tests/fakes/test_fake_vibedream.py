@@ -18,6 +18,7 @@ from tests.fakes.fake_vibedream import (
     FakeVibeDream,
     Fault,
     Outcome,
+    bomb_image,
 )
 
 AUTH = {"Authorization": "Bearer test-api-key"}
@@ -177,3 +178,71 @@ async def test_reference_image_is_fetched(
     failed = await poll_until_done(session, bad["statusUrl"])
     assert (failed["status"], failed["error"]) == ("failed", REFERENCE_ERROR)
     assert fake.billed_cents == 3
+
+
+async def completed_output(session: aiohttp.ClientSession, fake: FakeVibeDream, **body: Any) -> str:
+    created = await (await submit(session, fake, **body)).json()
+    done = await poll_until_done(session, created["statusUrl"])
+    assert done["status"] == "completed"
+    output: str = done["outputs"][0]
+    return output
+
+
+async def test_outputs_can_live_on_their_own_host(session: aiohttp.ClientSession) -> None:
+    """With assets_host, output links point at that loopback address, which serves them."""
+    async with FakeVibeDream(generation_time=0.0, assets_host="127.0.0.2") as fake:
+        url = await completed_output(session, fake, output_format="png")
+        assert url.startswith("http://127.0.0.2:") and fake.base_url.startswith("http://127.0.0.1:")
+        async with session.get(url) as download:
+            assert download.status == 200 and download.content_type == "image/png"
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+async def test_broken_outputs(fake: FakeVibeDream, session: aiohttp.ClientSession) -> None:
+    """Truncated, corrupt and bomb outputs are served as images; a redirect points at the
+    real file; a foreign-host link names localhost."""
+    fake.plan(
+        Outcome(),
+        Outcome(output="truncated"),
+        Outcome(output="corrupt"),
+        Outcome(output="bomb"),
+        Outcome(output="redirect"),
+        Outcome(output="foreign_host"),
+    )
+    bodies = []
+    for _ in range(3):
+        async with session.get(await completed_output(session, fake, seed=7)) as download:
+            assert download.content_type == "image/jpeg"
+            bodies.append(await download.read())
+    whole, cut, corrupt = bodies
+    assert cut == whole[: len(whole) // 2]
+    assert len(corrupt) == len(whole) and corrupt != whole
+    async with session.get(await completed_output(session, fake)) as bomb:
+        with Image.open(io.BytesIO(await bomb.read())) as image:
+            assert image.size == (12000, 12000)
+    redirect_url = await completed_output(session, fake)
+    async with session.get(redirect_url, allow_redirects=False) as redirect:
+        assert redirect.status == 302 and redirect.headers["Location"].startswith(redirect_url)
+    async with session.get(redirect_url) as followed:
+        assert followed.status == 200 and followed.content_type == "image/jpeg"
+    assert (await completed_output(session, fake)).startswith("http://localhost:")
+
+
+async def test_a_truncated_fault_cuts_one_transfer(
+    fake: FakeVibeDream, session: aiohttp.ClientSession
+) -> None:
+    """Fault("truncated") on the download route halves that one response only."""
+    url = await completed_output(session, fake, output_format="webp")
+    fake.inject("download", Fault("truncated"))
+    first, second = [len(await (await session.get(url)).read()) for _ in range(2)]
+    assert first == second // 2 and fake.faults_injected["download:truncated"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_the_png_bomb_is_a_valid_png() -> None:
+    """Every chunk of the PNG bomb checks out: only its size makes it dangerous."""
+    data = bomb_image("png")
+    assert len(data) < 700 * 1024
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (12000, 12000)
+        image.verify()
