@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import aiohttp
+import discord.http
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
@@ -79,6 +80,7 @@ def build_bot(
         session,
         base_url=settings.vibedream_base_url,
         api_key=settings.vibedream_api_key.get_secret_value(),
+        assets_hosts=settings.vibedream_assets_hosts,
         retry=retry,
         timeouts=timeouts,
     )
@@ -95,6 +97,8 @@ def build_bot(
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
     """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base  # a rate-limiting proxy's address
     storage = await open_storage(settings.database_url)
     try:
         async with aiohttp.ClientSession() as session:

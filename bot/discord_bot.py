@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.models import EVERY_SHARD, ShardScope
+from bot.core.models import ShardScope
 from bot.core.ports import BotState
 from bot.core.services import Services
 from bot.settings import Settings
@@ -45,7 +45,7 @@ class Recoverer(Protocol):
     async def keep_recovering(self, scope: ShardScope, *, alone: bool) -> None: ...
 
 
-class ImagineBot(commands.Bot):
+class ImagineBot(commands.AutoShardedBot):
     def __init__(
         self,
         *,
@@ -54,10 +54,13 @@ class ImagineBot(commands.Bot):
         services: Services,
         tree_cls: type[app_commands.CommandTree[Any]] = app_commands.CommandTree,
         alone: bool = True,
-        scope: ShardScope = EVERY_SHARD,
         force_sync: bool = False,
     ) -> None:
         super().__init__(
+            # Unset, discord.py asks Discord how many shards to run and runs them all here.
+            shard_count=settings.discord_shard_count,
+            # discord.py's annotation omits None, which is its own default.
+            shard_ids=cast(list[int], settings.discord_shard_ids),
             tree_cls=tree_cls,
             command_prefix=commands.when_mentioned,  # unused: there are no text commands
             intents=discord.Intents(
@@ -68,7 +71,7 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.state = state
         self.services = services
-        self.scope = scope
+        self.scope = settings.shard_scope
         self._alone = alone
         self._force_sync = force_sync
         self._recovery: asyncio.Task[None] | None = None
@@ -84,8 +87,16 @@ class ImagineBot(commands.Bot):
         # Beside the rest of the start-up: the HTTP client is ready once logged in.
         self.services.leases.start()
         self._recovery = asyncio.create_task(self._recover())
-        await self.sync_commands(force=self._force_sync)
-        log.info("Invite the bot with: %s", self.invite_url())
+        if self.syncs_commands or self._force_sync:
+            await self.sync_commands(force=self._force_sync)
+        # At WARNING, so that an operator sees it whatever LOG_LEVEL says.
+        log.warning("Invite the bot with: %s", self.invite_url())
+
+    @property
+    def syncs_commands(self) -> bool:
+        """One process per cluster registers the commands: the one running shard 0."""
+        shard_ids = self.settings.discord_shard_ids
+        return shard_ids is None or 0 in shard_ids
 
     async def _recover(self) -> None:
         """Deliver, for as long as the bot runs, what stopped processes left undelivered in

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.limits import Limits
+from bot.core.models import EVERY_SHARD, ShardScope
 from bot.core.requests import OutputFormat, Size
 
 
@@ -20,15 +21,24 @@ class Settings(BaseSettings):
     discord_token: SecretStr
     vibedream_api_key: SecretStr
     vibedream_base_url: str = "https://api.vibedream.ai/api/v1"
+    # Hosts outputs may be downloaded from, besides the API's own; exact names, comma-separated.
+    vibedream_assets_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["assets.vibedream.ai"]
+    )
     database_url: str = "sqlite:///data/imagine.db"
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Unset: one process runs every shard Discord recommends.
+    discord_shard_count: int | None = Field(None, ge=1)
+    discord_shard_ids: Annotated[list[int] | None, NoDecode] = None
+    # Unset: REST goes to Discord itself; else through a rate-limiting proxy at this address.
+    discord_api_base: str | None = None
     log_level: str = "INFO"
     default_size: Size = "1024*1024"
     default_format: OutputFormat = "jpeg"
     allow_dms: bool = False
     generation_timeout_seconds: float = Field(120.0, gt=0, le=900)
     expected_cost_cents: int = Field(1, ge=0)
-    generation_concurrency: int = Field(32, ge=1, le=1000)
+    generation_concurrency: int = Field(1000, ge=1, le=10_000)
     shutdown_grace_seconds: float = Field(20.0, ge=0, le=600)
     # What a server gets until its moderators choose otherwise; 0 means no limit.
     default_user_daily_images: int = Field(50, ge=0)
@@ -51,12 +61,31 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("vibedream_assets_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            hosts = [str(part).strip().rstrip(".").lower() for part in value]
+            if any("/" in host or ":" in host or "@" in host for host in hosts):
+                raise ValueError("must be host names such as assets.vibedream.ai, not URLs")
+            return [host for host in hosts if host]
+        return value
+
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("only sqlite:///path/to/file.db is supported")
-        return value
+    def _supported_database(cls, value: str) -> str:
+        # The rest of a PostgreSQL URL is libpq's to judge, when the bot connects. The message
+        # never repeats the value: a PostgreSQL URL may hold a password.
+        if value.startswith("sqlite:///") and value != "sqlite:///":
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        raise ValueError(
+            "use sqlite:///path/to/file.db (a file) or "
+            "postgresql://user:password@host:5432/dbname (a server)"
+        )
 
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
@@ -64,6 +93,43 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_ranges(cls, value: object) -> object:
+        """`0-3`, `4,5` or `0-1,6`: the shards this process runs."""
+        if not isinstance(value, str):
+            return value
+        shards: list[int] = []
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            first, _, last = part.partition("-")
+            if not first.isdigit() or (last and not last.isdigit()):
+                raise ValueError("must be shard numbers and ranges, such as 0-3 or 4,5")
+            shards.extend(range(int(first), int(last or first) + 1))
+        return sorted(set(shards)) or None
+
+    @field_validator("discord_api_base")
+    @classmethod
+    def _api_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, such as http://127.0.0.1:8080/api/v10")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.discord_shard_ids is not None:
+            if self.discord_shard_count is None:
+                raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT, the total")
+            if max(self.discord_shard_ids) >= self.discord_shard_count:
+                raise ValueError("DISCORD_SHARD_IDS must be below DISCORD_SHARD_COUNT")
+        return self
+
+    @property
+    def shard_scope(self) -> ShardScope:
+        """The servers this process answers for."""
+        if self.discord_shard_ids is None or self.discord_shard_count is None:
+            return EVERY_SHARD
+        return ShardScope(self.discord_shard_count, frozenset(self.discord_shard_ids))
 
     @field_validator("log_level")
     @classmethod

@@ -58,13 +58,18 @@ def queued_line() -> str:
     return "⏳ Queued…"
 
 
-def progress_line(elapsed: float, estimate: Estimate | None, phase: str) -> str:
-    """One line: what is happening, a bar against the provider's estimate, and the time."""
+def waiting_line(place: int) -> str:
+    """A job waiting for the provider to take more: where it stands."""
+    return f"⏳ Waiting for the image service: number {place} in line…"
+
+
+def progress_line(elapsed: float, estimate: Estimate | None) -> str:
+    """One line: a bar against the provider's estimate, and the time so far."""
     if estimate is None:
-        return f"⏳ {phase}… {elapsed:.1f}s"
+        return f"⏳ Generating… {elapsed:.1f}s"
     filled = min(BAR_CELLS, round(BAR_CELLS * elapsed / max(estimate.high, 0.1)))
     bar = "▰" * filled + "▱" * (BAR_CELLS - filled)
-    return f"🎨 {phase}… `{bar}` {elapsed:.1f}s (usually {estimate})"
+    return f"🎨 Generating… `{bar}` {elapsed:.1f}s (usually {estimate})"
 
 
 MAX_REPLY = 1900  # under Discord's 2,000 characters, whatever was echoed into it

@@ -7,7 +7,8 @@ import re
 from typing import Any, Protocol, cast
 
 import discord
-from discord.ext import commands
+
+from bot.discord_bot import ImagineBot
 
 RESULTS_COG = "Results"
 
@@ -52,7 +53,7 @@ class ResultButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
-        cog = client.get_cog(RESULTS_COG) if isinstance(client, commands.Bot) else None
+        cog = client.get_cog(RESULTS_COG) if isinstance(client, ImagineBot) else None
         if cog is None:
             raise RuntimeError("result buttons clicked before the results cog loaded")
         await cast(ClickHandler, cog).on_click(interaction, self.action, self.job_id)

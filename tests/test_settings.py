@@ -69,7 +69,7 @@ def test_invalid_settings_are_each_named_and_never_echoed(tmp_path: Path) -> Non
     """Each bad setting is named; no secret value appears in the output."""
     env = {
         **REQUIRED,
-        "DATABASE_URL": "postgres://db/imagine",
+        "DATABASE_URL": "mysql://db/imagine",
         "DEFAULT_SIZE": "4096*4096",
         "DISCORD_GUILD_IDS": "12,abc",
     }
@@ -91,3 +91,37 @@ def test_every_setting_is_documented() -> None:
         variable = name.upper()
         assert f"\n{variable}=" in example, f"{variable} missing from .env.example"
         assert f"| `{variable}` |" in readme, f"{variable} missing from the README"
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expected"),
+    [("8", "0-1,6", [0, 1, 6]), ("2", "1", [1]), ("4", "", None)],
+)
+def test_shard_ranges_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, count: str, ids: str, expected: object
+) -> None:
+    """DISCORD_SHARD_IDS takes ranges and lists; the scope covers exactly those shards."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in {**REQUIRED, "DISCORD_SHARD_COUNT": count, "DISCORD_SHARD_IDS": ids}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.discord_shard_ids == expected
+    if expected is not None:
+        covered = [shard for shard in range(int(count)) if settings.shard_scope.covers(shard << 22)]
+        assert covered == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"DISCORD_SHARD_IDS": "0-3"}, "needs DISCORD_SHARD_COUNT"),
+        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "1-2"}, "below DISCORD_SHARD_COUNT"),
+        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "one"}, "shard numbers and ranges"),
+    ],
+)
+def test_impossible_shard_settings_stop_the_bot(
+    tmp_path: Path, env: dict[str, str], complaint: str
+) -> None:
+    """Shard ids without a total, or past it, are refused at start with a sentence."""
+    result = run_bot({**REQUIRED, **env}, tmp_path)
+    assert result.returncode == 2 and complaint in result.stderr

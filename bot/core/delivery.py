@@ -3,8 +3,6 @@ outcome, and which jobs a process must still deliver. The cogs do the Discord ha
 
 from __future__ import annotations
 
-import dataclasses
-
 from bot.core.leases import LeaseKeeper
 from bot.core.models import Job, ReplyPlace, ShardScope
 from bot.core.policy import GuildPolicy
@@ -19,12 +17,8 @@ class DeliveryBook:
         self._policy = policy
         self._leases = leases
 
-    async def reply_shown(self, job: Job, message_id: int) -> None:
-        """The job's reply (of the kind it was admitted with) now has a message."""
-        await self._ledger.set_reply(job.id, dataclasses.replace(job.reply, message_id=message_id))
-
     async def reply_posted(self, job: Job, reply: ReplyPlace) -> None:
-        """The job's reply is a place other than the one it was admitted with."""
+        """The job's reply is a message posted after it was admitted."""
         await self._ledger.set_reply(job.id, reply)
 
     async def delivered(self, job: Job) -> None:

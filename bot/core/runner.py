@@ -21,8 +21,11 @@ from bot.core.polling import DEFAULT_ESTIMATE, Estimate
 from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.requests import GeneratedImage, GenerationRequest
+from bot.core.throttle import AdaptiveLimit, Ticket
 from bot.vibedream import (
     BadOutput,
+    ProviderUnavailable,
+    RateLimited,
     Submission,
     SubmitOutcomeUnknown,
     VibeDreamClient,
@@ -55,6 +58,7 @@ class ShuttingDown(Exception):
 @dataclass(frozen=True)
 class Queued:
     job: Job
+    place_in_line: Callable[[], int | None]  # None once the job has a slot
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class JobRunner:
         leases: LeaseKeeper,
         *,
         max_seconds: float = 120.0,
-        concurrency: int = 32,
+        concurrency: int = 1000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ledger = ledger
@@ -108,8 +112,8 @@ class JobRunner:
         self._pricing = pricing
         self._owner = leases.owner
         self._max_seconds = max_seconds
-        # At most this many jobs talk to the API at once; the rest wait, shown as queued.
-        self._slots = asyncio.Semaphore(concurrency)
+        # Predictions in flight, adapting to the provider's push-back under a ceiling.
+        self.slots = AdaptiveLimit(concurrency)
         self._starting = True
         self._clock = clock
 
@@ -121,8 +125,9 @@ class JobRunner:
         """Generate an admitted job's image; on failure settle the row, then raise the
         VibeDreamError."""
         started = self._clock()
-        await _emit(on_event, Queued(job))
-        async with self._slots:
+        ticket = Ticket()
+        await _emit(on_event, Queued(job, lambda: self.slots.position(ticket)))
+        async with self.slots.slot(ticket):
             if not self._starting:
                 raise ShuttingDown(f"job {job.id} not started")
             submission = await self._submit(job)
@@ -134,7 +139,7 @@ class JobRunner:
         never delivered."""
         assert job.prediction_id is not None, "only submitted jobs can be resumed"
         submission = Submission(job.prediction_id, DEFAULT_ESTIMATE, job.cost_cents)
-        async with self._slots:
+        async with self.slots.slot():
             return await self._complete(job, submission, on_event, self._clock())
 
     async def release(self, job: Job, reason: str) -> None:
@@ -187,8 +192,11 @@ class JobRunner:
             await self._settle(job.id, JobState.FAILED, error)  # may be billed: cost unknown
             raise
         except VibeDreamError as error:
+            if isinstance(error, RateLimited | ProviderUnavailable):
+                self.slots.pushed_back(error.retry_after)  # the provider is overloaded
             await self._settle(job.id, JobState.RELEASED, error)  # refused: nothing spent
             raise
+        self.slots.accepted()
         await self._record_submission(job, submission)
         return submission
 

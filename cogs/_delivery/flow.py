@@ -65,10 +65,7 @@ async def run_and_deliver(
 ) -> None:
     """Execute an admitted job with live progress, then deliver its outcome."""
 
-    async def remember_message(message_id: int) -> None:
-        await bot.services.delivery.reply_shown(job, message_id)
-
-    progress = LiveProgress(reply, remember_message)
+    progress = LiveProgress(reply)
     try:
         result = await bot.services.runner.execute(job, progress.on_event)
     except (VibeDreamError, LedgerUnavailable) as error:

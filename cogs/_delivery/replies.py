@@ -8,7 +8,7 @@ import dataclasses
 import io
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import discord
 
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN_SECONDS = 60.0  # stop using an interaction token this close to its end
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
+# Discord's webhook message routes take "@original" for an interaction's first response, so
+# no message id need be kept; discord.py puts the value into the URL as it is.
+ORIGINAL_RESPONSE = cast(int, "@original")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +42,8 @@ class Reply(Protocol):
     @property
     def filesize_limit(self) -> int: ...
 
-    async def show(self, content: str) -> int | None:
-        """Replace the progress line; returns the id of the message showing it, if known."""
+    async def show(self, content: str) -> None:
+        """Replace the progress line."""
 
     async def finish(
         self,
@@ -113,11 +116,9 @@ class InteractionReply:
     def _token_usable(self) -> bool:
         return not self._token_dead and token_usable(self._interaction.expires_at.timestamp())
 
-    async def show(self, content: str) -> int | None:
-        if not self._token_usable():
-            return None
-        message = await self._edit(content=content)
-        return message.id if message else None
+    async def show(self, content: str) -> None:
+        if self._token_usable():
+            await self._edit(content=content)
 
     async def finish(
         self,
@@ -166,11 +167,10 @@ class MessageReply:
     def message_id(self) -> int:
         return self._message.id
 
-    async def show(self, content: str) -> int | None:
+    async def show(self, content: str) -> None:
         if content != self._shown:  # it was posted showing the queue already
             await self._message.edit(content=content)
             self._shown = content
-        return self._message.id
 
     async def finish(
         self,
@@ -197,8 +197,8 @@ class ResumedReply:
         guild_id = self._job.requester.guild_id
         return filesize_limit(self._bot.get_guild(guild_id) if guild_id else None)
 
-    async def show(self, content: str) -> int | None:
-        return None  # no progress after a restart: the outcome is moments away
+    async def show(self, content: str) -> None:
+        """No progress after a restart: the outcome is moments away."""
 
     async def finish(
         self,
@@ -213,7 +213,6 @@ class ResumedReply:
             return await self._channel.get_partial_message(reply.message_id).edit(**fields)
         if (
             reply.kind is ReplyKind.INTERACTION
-            and reply.message_id is not None
             and reply.token
             and token_usable(reply.token_expires_at or 0.0)
         ):
@@ -221,7 +220,7 @@ class ResumedReply:
                 self._bot.application_id or 0, reply.token, client=self._bot
             )
             try:
-                return await webhook.edit_message(reply.message_id, **fields)
+                return await webhook.edit_message(ORIGINAL_RESPONSE, **fields)
             except discord.HTTPException as error:
                 if not token_gone(error):
                     raise

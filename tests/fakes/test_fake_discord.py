@@ -261,6 +261,8 @@ async def test_button_updates_the_message(bot: TinyBot, fake: FakeDiscord) -> No
     original = await fake.wait_for(
         lambda: (m := fake.interaction_original(record.id)) and m.components and m
     )
+    # The bot registers the view once its edit returns, just after the fake recorded it.
+    await fake.wait_for(lambda: bot._connection._view_store.is_message_tracked(original.id))
     click = await component(bot, fake, original.id, "again")
     await fake.wait_for(lambda: click.acknowledged)
     assert click.response_type == 7
