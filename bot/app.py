@@ -99,10 +99,11 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base  # a rate-limiting proxy's address
-    storage = await open_storage(settings.database_url)
+    storage = await open_storage(settings.database_url, exclusive=True)
     try:
         async with aiohttp.ClientSession() as session:
             bot = build_bot(settings, session, storage, force_sync=sync_only)
+            await storage.listen_guild_changes(bot.services.policy.invalidate)
             token = settings.discord_token.get_secret_value()
             async with bot:
                 if sync_only:

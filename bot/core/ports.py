@@ -164,6 +164,11 @@ class Storage(JobLedger, UsageReader, GuildConfigStore, BotState, Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def listen_guild_changes(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(guild_id)` whenever any process changes a server's configuration,
+        so that every process's cache forgets it; returns once listening."""
+        ...
+
     async def migrate(self) -> int:
         """Apply every numbered migration not yet applied, each once; returns the version."""
         ...

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from bot.core.ports import Storage
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SUPPORTED_URLS = "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
+
 
 class UnsupportedDatabaseUrl(ValueError):
     pass
@@ -19,10 +22,17 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-async def open_storage(url: str, *, clock: Callable[[], float] = time.time) -> Storage:
-    """Open (creating and migrating as needed) the database that `url` names."""
+async def open_storage(
+    url: str, *, clock: Callable[[], float] = time.time, exclusive: bool = False
+) -> Storage:
+    """Open (creating and migrating as needed) the database that `url` names. `exclusive` is
+    for the bot itself: an SQLite file is then refused while another process uses it."""
     if url.startswith("sqlite:///") and url != "sqlite:///":
         from bot.storage.sqlite import SqliteStorage
 
-        return await SqliteStorage.open(sqlite_path(url), clock=clock)
-    raise UnsupportedDatabaseUrl("use sqlite:///path/to/file.db")
+        return await SqliteStorage.open(sqlite_path(url), clock=clock, exclusive=exclusive)
+    if url.startswith(POSTGRES_SCHEMES):
+        from bot.storage.postgres import PostgresStorage
+
+        return await PostgresStorage.open(url, clock=clock)
+    raise UnsupportedDatabaseUrl(SUPPORTED_URLS)

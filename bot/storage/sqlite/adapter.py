@@ -11,6 +11,7 @@ writer, in this process or another.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import re
 import sqlite3
 import threading
@@ -18,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import aiosqlite
 
@@ -111,28 +112,54 @@ class SqliteStorage:
         connection: aiosqlite.Connection,
         admissions: _AdmissionConnection,
         clock: Callable[[], float],
+        lock: IO[bytes] | None,
     ) -> None:
         self._connection = connection
         self._admissions = admissions
         self._clock = clock
+        self._lock = lock
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteStorage:
-        """Open (creating if needed) the database file and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = aiosqlite.Row
-        # Fetch every pragma's rows: a statement left unfinished holds a read snapshot open,
-        # and a connection holding one cannot take the write lock later.
-        for pragma in _PRAGMAS:
-            await connection.execute_fetchall(f"PRAGMA {pragma}")
-        database = cls(connection, _AdmissionConnection(path), clock)
-        await database.migrate()
+    async def open(
+        cls, path: Path, *, clock: Callable[[], float] = time.time, exclusive: bool = False
+    ) -> SqliteStorage:
+        """Open (creating if needed) the database file and bring its schema up to date. With
+        `exclusive`, refuse (SqliteFileInUse) while another process has it open so."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _lock_file(path) if exclusive else None
+        except OSError as error:
+            raise StorageUnavailable(f"cannot use {path}: {error.strerror or error}") from None
+        try:
+            connection = await _translated(aiosqlite.connect, path, isolation_level=None)
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            raise
+        try:
+            connection.row_factory = aiosqlite.Row
+            # Fetch every pragma's rows: a statement left unfinished holds a read snapshot
+            # open, and a connection holding one cannot take the write lock later.
+            for pragma in _PRAGMAS:
+                await _translated(connection.execute_fetchall, f"PRAGMA {pragma}")
+            admissions = await _translated(asyncio.to_thread, _AdmissionConnection, path)
+            database = cls(connection, admissions, clock, lock)
+            await database.migrate()
+        except BaseException:
+            await connection.close()  # else its thread keeps the process alive for ever
+            if lock is not None:
+                lock.close()
+            raise
         return database
 
     async def close(self) -> None:
         await asyncio.to_thread(self._admissions.close)
         await self._connection.close()
+        if self._lock is not None:
+            self._lock.close()  # and with it the lock
+
+    async def listen_guild_changes(self, callback: Callable[[int], None]) -> None:
+        """Nothing to hear: one process owns the file, and its own writes invalidate."""
 
     async def schema_version(self) -> int:
         row = await self._fetch_one("PRAGMA user_version")
@@ -469,12 +496,31 @@ class SqliteStorage:
         return cursor.rowcount
 
 
+class SqliteFileInUse(StorageUnavailable):
+    """Another bot process has the file open: SQLite serves one process."""
+
+
+def _lock_file(path: Path) -> IO[bytes]:
+    """Hold an exclusive lock beside the database for as long as the bot runs; the system
+    drops it when the process ends, however it ends."""
+    lock = open(f"{path}.lock", "wb")  # noqa: SIM115  # held open until close()
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise SqliteFileInUse(
+            f"another bot process is already using {path}. SQLite serves one process: stop "
+            "the other one, or run several on PostgreSQL (DATABASE_URL=postgresql://...)."
+        ) from None
+    return lock
+
+
 async def _translated(
-    call: Callable[..., Awaitable[_Result]], *arguments: Any
+    call: Callable[..., Awaitable[_Result]], *arguments: Any, **keywords: Any
 ) -> _Result:
     """The driver's failures as the port's: the core knows no sqlite3."""
     try:
-        return await call(*arguments)
+        return await call(*arguments, **keywords)
     except sqlite3.Error as error:
         raise StorageUnavailable(f"SQLite: {error}") from error
 
