@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,6 +24,13 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._harness import (
+    ErrorCounter,
+    api_stats,
+    percentile,
+    sample_loop_lag,
+    start_fake_api,
+)
 from bot.app import build_bot
 from bot.settings import Settings
 from bot.storage import open_storage
@@ -34,61 +38,6 @@ from tests.fakes.discord_harness import make_guild, make_user, slash, text_chann
 from tests.fakes.discord_process import RemoteFakeDiscord, RemoteRecord
 
 GUILD_ID = 400_000_000_000_000_001
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-class ErrorCounter(logging.Handler):
-    """Counts error log lines, and those about the database."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.errors = 0
-        self.database = 0
-        self.samples: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage() + (str(record.exc_info[1]) if record.exc_info else "")
-        self.errors += 1
-        if "database" in text.lower() or "sqlite" in text.lower():
-            self.database += 1
-        if len(self.samples) < 3:
-            self.samples.append(text[:200])
-
-
-async def sample_loop_lag(lags: list[float], stop: asyncio.Event, interval: float = 0.01) -> None:
-    """How late the event loop wakes a sleeper: the delay every other coroutine also sees."""
-    while not stop.is_set():
-        started = time.perf_counter()
-        await asyncio.sleep(interval)
-        lags.append(time.perf_counter() - started - interval)
-
-
-def start_fake_api(seed: int, fault_rate: float) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.fake_vibedream",
-            "--seed",
-            str(seed),
-            "--fault-rate",
-            str(fault_rate),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
-
-
-async def api_stats(session: aiohttp.ClientSession, base_url: str) -> dict[str, Any]:
-    origin = base_url.removesuffix("/api/v1")
-    async with session.get(f"{origin}/_fake/stats") as response:
-        return json.loads(await response.text())
 
 
 @dataclass
