@@ -163,7 +163,7 @@ def test_learned_schedule_beats_the_estimate_shaped_one() -> None:
 
 
 def test_narrow_distributions_cost_fewer_polls() -> None:
-    """When generations take 1.0-1.2 s, a few polls reach the target delay."""
+    """When generations take 1.0-1.2 s, a few polls are enough for a small delay."""
     schedule = learned(uniform(1.0, 1.2))
     results = simulate(schedule, draws(uniform(1.0, 1.2), 1000, seed=3))
     assert mean_polls(results) <= 3

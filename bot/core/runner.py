@@ -132,7 +132,8 @@ class JobRunner:
                 raise ShuttingDown(f"job {job.id} not started")
             submission = await self._submit(job)
             await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
-            return await self._complete(job, submission, on_event, started)
+            # The wait starts at the submit, so the poll schedule may learn from it.
+            return await self._complete(job, submission, on_event, started, job.request.size)
 
     async def resume(self, job: Job, on_event: EventSink | None = None) -> JobResult:
         """Finish a job an earlier run (or a process that died) submitted, or completed but
@@ -140,7 +141,7 @@ class JobRunner:
         assert job.prediction_id is not None, "only submitted jobs can be resumed"
         submission = Submission(job.prediction_id, DEFAULT_ESTIMATE, job.cost_cents)
         async with self.slots.slot():
-            return await self._complete(job, submission, on_event, self._clock())
+            return await self._complete(job, submission, on_event, self._clock(), None)
 
     async def release(self, job: Job, reason: str) -> None:
         """End a job that never reached the API: nothing was spent."""
@@ -217,6 +218,7 @@ class JobRunner:
         submission: Submission,
         on_event: EventSink | None,
         started: float,
+        learn_size: str | None,
     ) -> JobResult:
         """Poll, download and settle. A cancellation leaves the row 'submitted' for a restart
         to resume."""
@@ -230,6 +232,7 @@ class JobRunner:
                 estimate=submission.estimate,
                 max_seconds=self._max_seconds,
                 on_progress=report_progress,
+                size=learn_size,
             )
             if not prediction.outputs:
                 raise BadOutput("completed prediction has no outputs")

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -66,9 +67,19 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@dataclass
+class _Admission:
+    usage_parameters: dict[str, Any]
+    check: Callable[[sqlite3.Row], None]
+    job_parameters: tuple[Any, ...]
+    outcome: asyncio.Future[sqlite3.Row]
+
+
 class _AdmissionConnection:
-    """A plain sqlite3 connection for the admission transaction, used from worker threads one
-    at a time."""
+    """A plain sqlite3 connection for admissions, run in a worker thread. Admissions that
+    arrive while a batch is being written wait for the next batch, which records them all in
+    one write transaction: a burst costs one thread hop and one commit per batch instead of
+    per job, and each admission still reads the usage after every one before it."""
 
     def __init__(self, path: Path) -> None:
         self._connection = sqlite3.connect(
@@ -78,26 +89,60 @@ class _AdmissionConnection:
         for pragma in _PRAGMAS:
             self._connection.execute(f"PRAGMA {pragma}").fetchall()
         self._lock = threading.Lock()
+        self._pending: list[_Admission] = []
+        self._writing: asyncio.Task[None] | None = None
 
-    def transaction(
+    async def admit(
         self,
-        read: str,
-        read_parameters: dict[str, Any],
+        usage_parameters: dict[str, Any],
         check: Callable[[sqlite3.Row], None],
-        write: str,
-        write_parameters: tuple[Any, ...],
+        job_parameters: tuple[Any, ...],
     ) -> sqlite3.Row:
-        """Read, let `check` refuse (by raising), else write; all in one write transaction."""
+        """Read the usage, let `check` refuse (by raising), else insert the job."""
+        loop = asyncio.get_running_loop()
+        admission = _Admission(usage_parameters, check, job_parameters, loop.create_future())
+        self._pending.append(admission)
+        if self._writing is None:
+            self._writing = loop.create_task(self._write_batches())
+        return await admission.outcome
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await asyncio.to_thread(self._write, batch)
+                except Exception as error:  # the transaction failed: so did every admission
+                    outcomes = [error] * len(batch)
+                for admission, outcome in zip(batch, outcomes, strict=True):
+                    if admission.outcome.done():
+                        continue  # its caller stopped waiting
+                    if isinstance(outcome, Exception):
+                        admission.outcome.set_exception(outcome)
+                    else:
+                        admission.outcome.set_result(outcome)
+        finally:
+            self._writing = None
+
+    def _write(self, batch: list[_Admission]) -> list[sqlite3.Row | Exception]:
+        outcomes: list[sqlite3.Row | Exception] = []
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                check(self._connection.execute(read, read_parameters).fetchone())
-                row: sqlite3.Row = self._connection.execute(write, write_parameters).fetchone()
+                for admission in batch:
+                    usage = self._connection.execute(_USAGE, admission.usage_parameters)
+                    try:
+                        admission.check(usage.fetchone())
+                    except Exception as refusal:
+                        outcomes.append(refusal)
+                        continue
+                    job = self._connection.execute(_INSERT_JOB, admission.job_parameters)
+                    outcomes.append(job.fetchone())
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
             self._connection.execute("COMMIT")
-            return row
+        return outcomes
 
     def close(self) -> None:
         with self._lock:
@@ -209,12 +254,9 @@ class SqliteStorage:
             admit(Usage(*row))
 
         row = await _translated(
-            asyncio.to_thread,
-            self._admissions.transaction,
-            _USAGE,
+            self._admissions.admit,
             usage_parameters,
             check,
-            _INSERT_JOB,
             (
                 requester.user_id,
                 requester.guild_id,
