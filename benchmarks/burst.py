@@ -44,8 +44,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
-
 from benchmarks._harness import (
     BurstFakeDiscord,
     ErrorCounter,
@@ -56,7 +54,7 @@ from benchmarks._harness import (
     start_fake_api,
     stop_process,
 )
-from bot.app import build_bot
+from bot.app import allow_many_connections, api_session, build_bot
 from bot.logs import setup_logging
 from bot.settings import Settings
 from bot.storage import open_storage
@@ -209,8 +207,9 @@ async def _drive(
 ) -> Burst:
     api_pid, api_url = api
     servers = math.ceil(jobs / JOBS_PER_SERVER)
-    async with aiohttp.ClientSession() as session:  # as bot.app.run opens it
-        database = await open_storage(settings.database_url)
+    allow_many_connections()
+    async with api_session() as session:  # as bot.app.run opens them
+        database = await open_storage(settings.database_url, exclusive=True)
         bot = build_bot(settings, session, database)
         await bot.login(fake_discord.token)
         guild_ids = [GUILD_BASE + g for g in range(servers)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 
 import aiohttp
@@ -34,6 +35,22 @@ def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
 
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, shut_down)
+
+
+def api_session() -> aiohttp.ClientSession:
+    """The one HTTP session for the API and its assets host. Its pool is not capped: each
+    prediction in flight polls on a connection of its own, and with a capped pool a submit
+    could wait for a connection until its timeout, then count as possibly billed though it
+    was never sent."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+def allow_many_connections() -> None:
+    """A thousand predictions in flight need a thousand sockets: lift the soft limit on open
+    files (1,024 on many systems) to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def build_services(
@@ -99,9 +116,10 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     """Run the bot until it is stopped; with `sync_only`, register the commands and return."""
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base  # a rate-limiting proxy's address
+    allow_many_connections()
     storage = await open_storage(settings.database_url, exclusive=True)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with api_session() as session:
             bot = build_bot(settings, session, storage, force_sync=sync_only)
             await storage.listen_guild_changes(bot.services.policy.invalidate)
             token = settings.discord_token.get_secret_value()

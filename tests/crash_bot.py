@@ -43,7 +43,7 @@ from typing import Any, BinaryIO
 import aiohttp
 from aiohttp import web
 
-from bot.app import build_bot, stop_gracefully_on_signals
+from bot.app import api_session, build_bot, stop_gracefully_on_signals
 from bot.core.runner import LedgerUnavailable
 from bot.logs import setup_logging
 from bot.settings import Settings
@@ -208,8 +208,8 @@ async def run_bot(arguments: argparse.Namespace) -> None:
         _env_file=None,
     )
     setup_logging(settings.log_level, [fake.token, API_KEY])
-    async with aiohttp.ClientSession() as session:
-        storage = await open_storage(settings.database_url)
+    async with api_session() as session:
+        storage = await open_storage(settings.database_url, exclusive=True)
         try:
             bot = build_bot(settings, session, storage)
             if arguments.without_write_ahead:

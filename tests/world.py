@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from PIL import Image
 
-from bot.app import build_bot
+from bot.app import api_session, build_bot
 from bot.core.ports import Storage
 from bot.discord_bot import ImagineBot
 from bot.settings import Settings
@@ -181,8 +180,8 @@ async def bot_world(
     """One bot instance over the database in `tmp_path`, in a server with three channels.
     The fakes outlive it, so a test can stop it and start another over the same state."""
     config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
-    async with aiohttp.ClientSession() as session:
-        database = await open_storage(config.database_url)
+    async with api_session() as session:
+        database = await open_storage(config.database_url, exclusive=True)
         bot = build_bot(config, session, database, retry=FAST_RETRY, timeouts=FAST_TIMEOUTS)
         try:
             await bot.login(fake_discord.token)  # runs setup_hook: cogs, sync, recovery

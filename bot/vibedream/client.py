@@ -207,7 +207,9 @@ class VibeDreamClient:
                 data, content_type = await fetch_output(
                     self._session, url, client_timeout=timeout, max_bytes=self._max_output_bytes
                 )
-                return await asyncio.to_thread(prove_image, data, content_type, request)
+                if request.output_format == "webp":  # proven by a full decode: off the loop
+                    return await asyncio.to_thread(prove_image, data, content_type, request)
+                return prove_image(data, content_type, request)  # a header and a marker
             except (ProviderUnavailable, RateLimited, UndecodableOutput) as error:
                 wait = error.retry_after
                 if wait is None:

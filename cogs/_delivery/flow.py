@@ -94,7 +94,9 @@ async def deliver_result(
     requester: discord.abc.User | None,
 ) -> None:
     """Post the image with its details and buttons, fitted to the upload limit."""
-    fitted = await asyncio.to_thread(fit_for_upload, result.image, reply.filesize_limit)
+    limit = reply.filesize_limit
+    fits = len(result.image.data) <= limit
+    fitted = result.image if fits else await asyncio.to_thread(fit_for_upload, result.image, limit)
     if fitted is None:
         log.warning("job %s: image too large for a %d-byte limit", job.id, reply.filesize_limit)
         await deliver_failure(bot, job, reply, TOO_LARGE)
