@@ -54,7 +54,7 @@ from benchmarks._harness import (
     start_fake_api,
     stop_process,
 )
-from bot.app import allow_many_connections, api_session, build_bot
+from bot.app import allow_many_connections, api_session, build_bot, event_loop_factory
 from bot.logs import setup_logging
 from bot.settings import Settings
 from bot.storage import open_storage
@@ -563,15 +563,16 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child is not None:
-        burst = asyncio.run(
-            run_burst(
-                arguments.child,
-                seed=arguments.seed,
-                deadline=arguments.deadline,
-                profile=arguments.profile,
-                production_logging=True,
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # as bot runs
+            burst = runner.run(
+                run_burst(
+                    arguments.child,
+                    seed=arguments.seed,
+                    deadline=arguments.deadline,
+                    profile=arguments.profile,
+                    production_logging=True,
+                )
             )
-        )
         print(RESULT_MARK + json.dumps(dataclasses.asdict(burst)), flush=True)
         return
     for jobs in arguments.jobs:

@@ -13,7 +13,7 @@ import sys
 
 from pydantic import ValidationError
 
-from bot.app import run
+from bot.app import event_loop_factory, run
 from bot.logs import setup_logging
 from bot.settings import Settings, describe_errors
 
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     setup_logging(settings.log_level, secrets)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, sync_only=arguments.command == "sync"))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(run(settings, sync_only=arguments.command == "sync"))
     return 0
 
 

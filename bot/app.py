@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import resource
 import signal
+from collections.abc import Callable
 
 import aiohttp
 import discord.http
+import uvloop
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
@@ -35,6 +37,12 @@ def stop_gracefully_on_signals(bot: ImagineBot, grace_seconds: float) -> None:
 
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, shut_down)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop: the same asyncio with its sockets and timers in C, which cuts the
+    CPU a job costs in a burst by a fifth (see the README's Performance)."""
+    return uvloop.new_event_loop
 
 
 def api_session() -> aiohttp.ClientSession:
