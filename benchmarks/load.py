@@ -112,7 +112,6 @@ async def main(arguments: argparse.Namespace) -> None:
                 vibedream_api_key="test-api-key",
                 vibedream_base_url=api_url,
                 database_url=f"sqlite:///{Path(folder) / 'load.db'}",
-                generation_concurrency=arguments.commands,  # the bot, not a queue before it
                 default_user_daily_images=0,
                 default_user_max_concurrent=0,
                 default_guild_daily_budget_cents=0,
