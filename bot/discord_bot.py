@@ -92,6 +92,11 @@ class ImagineBot(commands.AutoShardedBot):
         # At WARNING, so that an operator sees it whatever LOG_LEVEL says.
         log.warning("Invite the bot with: %s", self.invite_url())
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Space gateway sessions across every process of the cluster, not this one alone
+        (discord.py's own hook only sleeps between this process's shards)."""
+        await self.state.take_identify_turn()
+
     @property
     def syncs_commands(self) -> bool:
         """One process per cluster registers the commands: the one running shard 0."""

@@ -155,6 +155,11 @@ class BotState(Protocol):
 
     async def set_state(self, key: str, value: str) -> None: ...
 
+    async def take_identify_turn(self) -> None:
+        """Return once this process may open a gateway session: across every process that
+        shares the database, sessions start at least 5 s apart, as Discord requires."""
+        ...
+
 
 class Storage(JobLedger, UsageReader, GuildConfigStore, BotState, Protocol):
     """One engine's adapter: every port, its schema, and a way to let go of its connections."""

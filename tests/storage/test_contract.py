@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 
@@ -389,3 +390,25 @@ async def test_claims_keep_to_the_shards_asked_for(storage: Storage) -> None:
     )
     assert sorted(job.requester.guild_id or 0 for job in jobs) == [1 << 22, 3 << 22]
     assert all(scope.covers(job.requester.guild_id) for job in jobs)
+
+
+async def test_gateway_sessions_start_apart_across_processes(open_adapter: OpenStorage) -> None:
+    """Turns to open a gateway session are spaced out across every connection to the
+    database: three takers, each at least the spacing after the one before."""
+    first = await open_adapter()
+    # On PostgreSQL each connection stands for another process; an SQLite file has one.
+    others = [first, first] if first.one_process_only else [await open_adapter() for _ in "ab"]
+    takers = [first, *others]
+    for taker in takers:
+        taker.identify_spacing = 0.3  # type: ignore[attr-defined]  # Discord's is 5 s
+    started = time.monotonic()
+    turns: list[float] = []
+
+    async def take(storage: Storage) -> None:
+        await storage.take_identify_turn()
+        turns.append(time.monotonic() - started)
+
+    await asyncio.gather(*(take(taker) for taker in takers))
+    turns.sort()
+    assert turns[0] < 0.25
+    assert all(later - earlier >= 0.28 for earlier, later in itertools.pairwise(turns))

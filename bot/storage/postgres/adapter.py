@@ -73,6 +73,7 @@ GUILD_CONFIG_CHANNEL = "guild_config"
 # which PostgreSQL keeps apart from the bigint one.
 DIRECT_MESSAGES_LOCK_KEY = -1
 MIGRATION_LOCK_KEY = (0x696D6167, 1)
+IDENTIFY_LOCK_KEY = (0x696D6167, 2)
 
 # What a job counts as spent: the API's figure, else (unknown) what was reserved for it.
 _CHARGED = "COALESCE(SUM(COALESCE(cost_cents, reserved_cents)), 0)::bigint"
@@ -96,6 +97,8 @@ class PostgresStorage:
     # Serialises the admissions that read the same usage (see reserve_job); its one parameter
     # is the server's lock key.
     ADMISSION_LOCK = "SELECT pg_advisory_xact_lock(%s::bigint)"
+
+    identify_spacing = 5.0  # seconds between gateway sessions starting, cluster-wide
 
     def __init__(
         self,
@@ -504,6 +507,31 @@ class PostgresStorage:
         task.add_done_callback(self._listeners.discard)
 
     # --- the bot's own state ----------------------------------------------------------------
+
+    async def take_identify_turn(self) -> None:
+        """Hold a cluster-wide advisory lock from this session's start until `identify_spacing`
+        after it: the next process's session waits for it. A process that dies holding it
+        loses it with its connection."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        holder = asyncio.create_task(self._hold_identify_lock(turn))
+        self._listeners.add(holder)
+        holder.add_done_callback(self._listeners.discard)
+        await turn
+
+    async def _hold_identify_lock(self, turn: asyncio.Future[None]) -> None:
+        try:
+            async with self._connection() as connection:
+                await connection.execute("SELECT pg_advisory_lock(%s, %s)", IDENTIFY_LOCK_KEY)
+                turn.set_result(None)
+                try:
+                    await asyncio.sleep(self.identify_spacing)
+                finally:
+                    await connection.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", IDENTIFY_LOCK_KEY
+                    )
+        except Exception as error:
+            if not turn.done():
+                turn.set_exception(error)
 
     async def get_state(self, key: str) -> str | None:
         rows = await self._rows("SELECT value FROM bot_state WHERE key = %s", (key,))

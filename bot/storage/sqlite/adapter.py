@@ -151,6 +151,7 @@ class _AdmissionConnection:
 
 class SqliteStorage:
     one_process_only = True
+    identify_spacing = 5.0  # seconds between gateway sessions starting
 
     def __init__(
         self,
@@ -163,6 +164,7 @@ class SqliteStorage:
         self._admissions = admissions
         self._clock = clock
         self._lock = lock
+        self._identify = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -202,6 +204,11 @@ class SqliteStorage:
         await self._connection.close()
         if self._lock is not None:
             self._lock.close()  # and with it the lock
+
+    async def take_identify_turn(self) -> None:
+        """One process on the file: sessions start `identify_spacing` apart within it."""
+        await self._identify.acquire()
+        asyncio.get_running_loop().call_later(self.identify_spacing, self._identify.release)
 
     async def listen_guild_changes(self, callback: Callable[[int], None]) -> None:
         """Nothing to hear: one process owns the file, and its own writes invalidate."""
