@@ -49,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.vibedream_api_key.get_secret_value(),
     )
     setup_logging(settings.log_level, secrets)
-    with contextlib.suppress(KeyboardInterrupt):
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(run(settings, sync_only=arguments.command == "sync"))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=event_loop_factory()) as runner,
+    ):
+        runner.run(run(settings, sync_only=arguments.command == "sync"))
     return 0
 
 

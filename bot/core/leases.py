@@ -62,9 +62,7 @@ class LeaseKeeper:
         """Extend every held lease; forget those another process has taken over."""
         held = set(self._held)
         try:
-            kept = await self._ledger.renew_leases(
-                self.owner, held, self._clock() + self.seconds
-            )
+            kept = await self._ledger.renew_leases(self.owner, held, self._clock() + self.seconds)
         except StorageUnavailable as error:
             log.warning("could not renew %d leases: %s", len(held), error)
             return

@@ -526,9 +526,7 @@ class PostgresStorage:
                 try:
                     await asyncio.sleep(self.identify_spacing)
                 finally:
-                    await connection.execute(
-                        "SELECT pg_advisory_unlock(%s, %s)", IDENTIFY_LOCK_KEY
-                    )
+                    await connection.execute("SELECT pg_advisory_unlock(%s, %s)", IDENTIFY_LOCK_KEY)
         except Exception as error:
             if not turn.done():
                 turn.set_exception(error)
