@@ -58,6 +58,12 @@ def queued_line() -> str:
     return "⏳ Queued…"
 
 
+def options_won_line(names: list[str]) -> str:
+    """A member gave an option and a flag for the same thing, differently."""
+    listed = " and ".join(names)
+    return f"You gave {listed} both as an option and as a flag in the prompt; I used the option."
+
+
 def waiting_line(place: int) -> str:
     """A job waiting for the provider to take more: where it stands."""
     return f"⏳ Waiting for the image service: number {place} in line…"

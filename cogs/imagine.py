@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.core.imaging import Reference, check_reference
 from bot.core.models import ReplyPlace, Requester
+from bot.core.prompt_flags import parse_prompt_flags
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
@@ -20,7 +21,13 @@ from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
 from cogs._delivery.permissions import TO_REPLY_WITH_IMAGES, may_answer, requester_for, role_ids
 from cogs._delivery.replies import MessageReply
 from cogs._errors import report_error
-from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, failure_line, refusal_text
+from cogs._render import (
+    FORMAT_CHOICES,
+    SIZE_CHOICES,
+    failure_line,
+    options_won_line,
+    refusal_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +165,29 @@ class Imagine(commands.Cog):
         strength: float | None = None,
         reference: Reference | None = None,
     ) -> None:
-        """Turn the user's choices into a request (with the server's defaults) and launch it."""
+        """Turn the user's choices and the prompt's flags into a request (with the server's
+        defaults) and launch it. An option given explicitly wins over a flag."""
+        flags = parse_prompt_flags(prompt)
+        overridden = [
+            name
+            for name, option, flag in (
+                ("size", size, flags.size),
+                ("format", output_format, flags.output_format),
+                ("seed", seed if seed != -1 else None, flags.seed),
+            )
+            if option is not None and flag is not None and option != flag
+        ]
         request = await self.bot.services.admission.prepare(
             requester_for(self.bot, interaction),
-            prompt=prompt,
-            size=size,
-            output_format=output_format,
-            seed=seed,
+            prompt=flags.prompt,
+            size=size or flags.size,
+            output_format=output_format or flags.output_format,
+            seed=seed if seed != -1 or flags.seed is None else flags.seed,
             strength=strength,
             reference=reference,
         )
-        await launch(self.bot, interaction, request)
+        note = options_won_line(overridden) if overridden else None
+        await launch(self.bot, interaction, request, note=note)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -195,8 +214,14 @@ class Imagine(commands.Cog):
                 raise Refused("Add a prompt after the mention, for example: make it a watercolour.")
             guild_id = message.guild.id if message.guild else None
             requester = Requester(message.author.id, guild_id, message.channel.id)
+            flags = parse_prompt_flags(prompt)
             request = await self.bot.services.admission.prepare(
-                requester, prompt=prompt, reference=as_reference(attachment)
+                requester,
+                prompt=flags.prompt,
+                size=flags.size,
+                output_format=flags.output_format,
+                seed=-1 if flags.seed is None else flags.seed,
+                reference=as_reference(attachment),
             )
             job = await self.bot.services.admission.admit(
                 requester, request, role_ids=role_ids(message.author)

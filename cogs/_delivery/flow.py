@@ -33,9 +33,14 @@ log = logging.getLogger(__name__)
 
 
 async def launch(
-    bot: ImagineBot, interaction: discord.Interaction, request: GenerationRequest
+    bot: ImagineBot,
+    interaction: discord.Interaction,
+    request: GenerationRequest,
+    *,
+    note: str | None = None,
 ) -> None:
-    """Admit the job (a refusal stays private), answer publicly at once, then run it."""
+    """Admit the job (a refusal stays private), answer publicly at once, then run it. A `note`
+    is shown above the result."""
     requester = requester_for(bot, interaction)
     reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
     job = await bot.services.admission.admit(
@@ -44,7 +49,7 @@ async def launch(
     with bot.tracking(asyncio.current_task()):
         async with releasing_if_unanswered(bot, job):
             await interaction.response.defer(thinking=True)
-        await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user)
+        await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user, note)
 
 
 @contextlib.asynccontextmanager
@@ -61,7 +66,11 @@ async def releasing_if_unanswered(bot: ImagineBot, job: Job) -> AsyncIterator[No
 
 
 async def run_and_deliver(
-    bot: ImagineBot, job: Job, reply: Reply, requester: discord.abc.User
+    bot: ImagineBot,
+    job: Job,
+    reply: Reply,
+    requester: discord.abc.User,
+    note: str | None = None,
 ) -> None:
     """Execute an admitted job with live progress, then deliver its outcome."""
 
@@ -83,7 +92,7 @@ async def run_and_deliver(
         return
     finally:
         await progress.stop()  # returns at once when already stopped
-    await deliver_result(bot, job, result, reply, requester)
+    await deliver_result(bot, job, result, reply, requester, note)
 
 
 async def deliver_result(
@@ -92,8 +101,10 @@ async def deliver_result(
     result: JobResult,
     reply: Reply,
     requester: discord.abc.User | None,
+    note: str | None = None,
 ) -> None:
-    """Post the image with its details and buttons, fitted to the upload limit."""
+    """Post the image with its details and buttons, fitted to the upload limit, under `note`
+    if there is one."""
     limit = reply.filesize_limit
     fits = len(result.image.data) <= limit
     fitted = result.image if fits else await asyncio.to_thread(fit_for_upload, result.image, limit)
@@ -104,7 +115,7 @@ async def deliver_result(
     result = dataclasses.replace(result, image=fitted)
     image = ImageFile(fitted.data, f"imagine-{job.id}.{fitted.extension}")
     embed = result_embed(result, image.filename, requester, reference_url=job.request.image)
-    shown = await reply.finish("", embed, image, result_view(job.id))
+    shown = await reply.finish(note or "", embed, image, result_view(job.id))
     await _delivered(bot, job, shown, failure=None)
 
 
