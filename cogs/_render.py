@@ -78,6 +78,11 @@ def progress_line(elapsed: float, estimate: Estimate | None) -> str:
     return f"🎨 Generating… `{bar}` {elapsed:.1f}s (usually {estimate})"
 
 
+SPOILER_POLICIES = {
+    None: "results shown",
+    "spoiler": "results behind a spoiler",
+    "refuse": "no images made",
+}
 MAX_REPLY = 1900  # under Discord's 2,000 characters, whatever was echoed into it
 
 
@@ -102,12 +107,13 @@ def trimmed(text: str, limit: int) -> str:
 
 def result_embed(
     result: JobResult,
-    filename: str,
+    filename: str | None,
     requester: discord.abc.User | None,
     *,
     reference_url: str | None,
 ) -> discord.Embed:
-    """The finished image and every detail needed to make it again."""
+    """The finished image (when `filename` names the attachment to show in it) and every
+    detail needed to make it again."""
     request = result.request
     prompt = trimmed(discord.utils.escape_markdown(request.prompt), PROMPT_IN_EMBED)
     embed = discord.Embed(description=prompt, colour=EMBED_COLOUR)
@@ -121,7 +127,8 @@ def result_embed(
         embed.add_field(name="Reference", value=f"[image]({reference_url})")
     embed.add_field(name="Time", value=f"{result.seconds:.1f}s")
     embed.add_field(name="Cost", value=money(result.cost_cents))
-    embed.set_image(url=f"attachment://{filename}")
+    if filename is not None:
+        embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Job {result.job_id} · Z-Image Turbo")
     return embed
 
@@ -183,6 +190,10 @@ def limits_embed(
     embed.add_field(
         name="Exempt role",
         value=f"<@&{settings.exempt_role_id}>" if settings.exempt_role_id else "none",
+    )
+    embed.add_field(
+        name="Outside age-restricted channels",
+        value=SPOILER_POLICIES.get(settings.spoiler_policy, SPOILER_POLICIES[None]),
     )
     size, output_format = defaults
     embed.add_field(

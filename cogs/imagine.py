@@ -18,7 +18,13 @@ from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
-from cogs._delivery.permissions import TO_REPLY_WITH_IMAGES, may_answer, requester_for, role_ids
+from cogs._delivery.permissions import (
+    TO_REPLY_WITH_IMAGES,
+    may_answer,
+    requester_for,
+    role_ids,
+    spoiler_policy_for,
+)
 from cogs._delivery.replies import MessageReply
 from cogs._errors import report_error
 from cogs._render import (
@@ -213,6 +219,7 @@ class Imagine(commands.Cog):
             if not prompt:
                 raise Refused("Add a prompt after the mention, for example: make it a watercolour.")
             guild_id = message.guild.id if message.guild else None
+            await spoiler_policy_for(self.bot, guild_id, message.channel)  # may refuse
             requester = Requester(message.author.id, guild_id, message.channel.id)
             flags = parse_prompt_flags(prompt)
             request = await self.bot.services.admission.prepare(

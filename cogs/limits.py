@@ -64,6 +64,14 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_daily_budget_cents="Cents the server may spend per day (0 for no limit)",
         guild_monthly_budget_cents="Cents the server may spend per month (0 for no limit)",
         timezone="When days and months reset, e.g. Europe/Paris (UTC if unset)",
+        spoilers="Outside age-restricted channels: show results, hide them, or make none",
+    )
+    @app_commands.choices(
+        spoilers=[
+            app_commands.Choice(name="show results", value="off"),
+            app_commands.Choice(name="behind a spoiler", value="spoiler"),
+            app_commands.Choice(name="make no images", value="refuse"),
+        ]
     )
     async def set_limits(
         self,
@@ -74,6 +82,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_daily_budget_cents: Range[int, 0, 10_000_000] | None = None,
         guild_monthly_budget_cents: Range[int, 0, 100_000_000] | None = None,
         timezone: str | None = None,
+        spoilers: str | None = None,
     ) -> None:
         """Change any of the limits; options you leave out stay as they are."""
         changes: dict[str, object] = {
@@ -92,6 +101,8 @@ class LimitsCog(commands.Cog, name="Limits"):
                 shown = discord.utils.escape_markdown(trimmed(timezone, 60))
                 raise Refused(f"“{shown}” is not a time zone I know; try e.g. Europe/Paris.")
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
+        if spoilers is not None:
+            changes["spoiler_policy"] = None if spoilers == "off" else spoilers
         if not changes:
             raise Refused("Give at least one limit to change.")
         await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)

@@ -8,12 +8,14 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import discord
+
 from bot.core.models import GuildConfig, JobState
 from bot.core.policy import GuildPolicy
 from bot.storage import open_storage
 from bot.storage.sqlite import SqliteStorage
 from tests.fakes.fake_vibedream import Outcome
-from tests.world import GUILD_ID, World, bot_world, png_bytes, started_fakes
+from tests.world import GENERAL, GUILD_ID, World, bot_world, png_bytes, started_fakes
 
 MANAGE_SERVER = 1 << 5
 
@@ -163,3 +165,34 @@ async def test_the_factory_opens_the_adapter_its_url_names(tmp_path: Path) -> No
         assert isinstance(storage, SqliteStorage) and storage.one_process_only
     finally:
         await storage.close()
+
+
+async def test_a_spoiler_policy_hides_results_outside_age_restricted_channels(
+    world: World,
+) -> None:
+    """With the spoiler policy, a result in an ordinary channel is a spoiler file shown in no
+    embed; in an age-restricted channel it is shown as usual; with "refuse" none is made."""
+    await world.answered(
+        await world.command("limits set", permissions=MANAGE_SERVER, spoilers="spoiler")
+    )
+    hidden = await world.settled(await world.imagine(prompt="a fox"))
+    [attachment] = hidden.attachments
+    assert attachment.payload["filename"].startswith("SPOILER_")
+    assert "image" not in hidden.embeds[0]
+
+    channel = world.bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    channel.nsfw = True
+    world.discord.channels[GENERAL]["nsfw"] = True
+    shown = await world.settled(await world.imagine(prompt="a fox"))
+    assert not shown.attachments[0].payload["filename"].startswith("SPOILER_")
+    assert "image" in shown.embeds[0]
+
+    channel.nsfw = False
+    world.discord.channels[GENERAL]["nsfw"] = False
+    await world.answered(
+        await world.command("limits set", permissions=MANAGE_SERVER, spoilers="refuse")
+    )
+    answer = await world.answered(await world.imagine(prompt="a fox"))
+    assert answer["flags"] & 64 and "age-restricted" in answer["content"]
+    assert world.api.requests["submit"] == 2

@@ -120,6 +120,9 @@ class GuildSettings:
     timezone: str | None = None
     log_channel_id: int | None = None
     exempt_role_id: int | None = None
+    # Outside age-restricted channels: None shows results, "spoiler" hides them behind a
+    # spoiler, "refuse" makes none there.
+    spoiler_policy: str | None = None
 
 
 # The settings a moderator may change.

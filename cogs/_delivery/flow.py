@@ -17,7 +17,7 @@ from bot.core.requests import GenerationRequest
 from bot.core.runner import JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
 from bot.vibedream import VibeDreamError
-from cogs._delivery.permissions import requester_for, role_ids
+from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_for
 from cogs._delivery.progress import LiveProgress
 from cogs._delivery.replies import ImageFile, InteractionReply, Reply
 from cogs._render import (
@@ -42,6 +42,7 @@ async def launch(
     """Admit the job (a refusal stays private), answer publicly at once, then run it. A `note`
     is shown above the result."""
     requester = requester_for(bot, interaction)
+    await spoiler_policy_for(bot, interaction.guild_id, interaction.channel)  # may refuse
     reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
     job = await bot.services.admission.admit(
         requester, request, role_ids=role_ids(interaction.user), reply=reply
@@ -113,8 +114,17 @@ async def deliver_result(
         await deliver_failure(bot, job, reply, TOO_LARGE)
         return
     result = dataclasses.replace(result, image=fitted)
-    image = ImageFile(fitted.data, f"imagine-{job.id}.{fitted.extension}")
-    embed = result_embed(result, image.filename, requester, reference_url=job.request.image)
+    channel = bot.get_channel(job.requester.channel_id)
+    spoiler = await spoiler_policy_for(bot, job.requester.guild_id, channel)
+    # Discord hides a file whose name starts SPOILER_; an embed would show it, so none holds it.
+    prefix = "SPOILER_" if spoiler else ""
+    image = ImageFile(fitted.data, f"{prefix}imagine-{job.id}.{fitted.extension}")
+    embed = result_embed(
+        result,
+        None if spoiler else image.filename,
+        requester,
+        reference_url=job.request.image,
+    )
     shown = await reply.finish(note or "", embed, image, result_view(job.id))
     await _delivered(bot, job, shown, failure=None)
 

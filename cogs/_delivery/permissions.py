@@ -36,6 +36,28 @@ def may_answer(
         raise Refused(CANNOT_POST)
 
 
+SPOILERED = "spoiler"
+REFUSED_OUTSIDE_AGE_RESTRICTED = "refuse"
+NOT_HERE = "This server makes images only in age-restricted channels."
+
+
+def age_restricted(channel: object) -> bool:
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+async def spoiler_policy_for(bot: ImagineBot, guild_id: int | None, channel: object) -> bool:
+    """Whether results here go behind a spoiler; Refused where the server makes none here.
+    Age-restricted channels are never affected; a channel the bot cannot see counts as not
+    age-restricted, the safe side."""
+    if guild_id is None or age_restricted(channel):
+        return False
+    policy = (await bot.services.policy.settings(guild_id)).spoiler_policy
+    if policy == REFUSED_OUTSIDE_AGE_RESTRICTED:
+        raise Refused(NOT_HERE)
+    return policy == SPOILERED
+
+
 def requester_for(bot: ImagineBot, interaction: discord.Interaction) -> Requester:
     """Who is asking and where, once the bot knows it can answer there at all."""
     may_answer(bot, interaction.guild_id, interaction.app_permissions, TO_SHOW_IMAGES)
