@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import aiohttp
 
@@ -98,7 +99,8 @@ def cpu_seconds(pid: int) -> float:
 async def api_stats(session: aiohttp.ClientSession, base_url: str) -> dict[str, Any]:
     origin = base_url.removesuffix("/api/v1")
     async with session.get(f"{origin}/_fake/stats") as response:
-        return json.loads(await response.text())
+        stats: dict[str, Any] = json.loads(await response.text())
+        return stats
 
 
 # -- the fake Discord, with every request in its export and clocks a burst can start -----
@@ -137,14 +139,9 @@ def _serving_module(module: str) -> Iterator[None]:
         swapped = [module if arg == discord_process.__name__ else arg for arg in args]
         return real(swapped, **options)
 
-    stock = discord_process.subprocess
-    discord_process.subprocess = SimpleNamespace(  # type: ignore[assignment]
-        Popen=popen, PIPE=subprocess.PIPE
-    )
-    try:
+    stand_in = SimpleNamespace(Popen=popen, PIPE=subprocess.PIPE)
+    with mock.patch.object(discord_process, "subprocess", stand_in):
         yield
-    finally:
-        discord_process.subprocess = stock
 
 
 class BurstFakeDiscord(RemoteFakeDiscord):
@@ -171,5 +168,5 @@ class BurstFakeDiscord(RemoteFakeDiscord):
 
 if __name__ == "__main__":
     discord_process._export = _export_with_requests
-    discord_process.FakeDiscord = _ClockedFakeDiscord  # type: ignore[misc]
-    discord_process.main()
+    with mock.patch.object(discord_process, "FakeDiscord", _ClockedFakeDiscord):
+        discord_process.main()

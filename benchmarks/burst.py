@@ -142,7 +142,7 @@ def default_settings(**pointing_at_fakes: Any) -> Settings:
     setting was changed (by the environment, say), since the figures would not be the
     defaults' figures."""
     assert set(pointing_at_fakes) <= POINTS_AT_FAKES
-    settings = Settings(**pointing_at_fakes, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(**pointing_at_fakes, _env_file=None)
     changed = [
         name.upper()
         for name, info in Settings.model_fields.items()
@@ -272,6 +272,7 @@ async def _drive(
         ]
         if profiler is not None:
             profiler.disable()
+            assert profile is not None  # a profiler runs only when given a path
             profiler.dump_stats(profile)
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         stop.set()
@@ -466,7 +467,8 @@ def summarise_log(lines: list[str]) -> None:
 
 def profile_path(arguments: argparse.Namespace, jobs: int) -> str:
     if len(arguments.jobs) == 1:
-        return arguments.profile
+        single: str = arguments.profile
+        return single
     path = Path(arguments.profile)
     return str(path.with_name(f"{path.stem}.{jobs}{path.suffix}"))
 
@@ -576,10 +578,10 @@ def main() -> None:
         print(RESULT_MARK + json.dumps(dataclasses.asdict(burst)), flush=True)
         return
     for jobs in arguments.jobs:
-        burst = run_child(jobs, arguments)
-        if burst is not None:
-            report(burst, profiled=bool(arguments.profile))
-        if arguments.profile and burst is not None:
+        outcome = run_child(jobs, arguments)
+        if outcome is not None:
+            report(outcome, profiled=bool(arguments.profile))
+        if arguments.profile and outcome is not None:
             print_profile(profile_path(arguments, jobs))
 
 

@@ -115,7 +115,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 default_user_daily_images=0,
                 default_user_max_concurrent=0,
                 default_guild_daily_budget_cents=0,
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
             )
             run = await drive(settings, fake_discord, api_url, arguments)
             await fake_discord.aclose()

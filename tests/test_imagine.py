@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.requests import SIZES
+from tests.fakes.fake_discord import FakeMessage
 from tests.fakes.fake_vibedream import Fault, Outcome
 from tests.world import GENERAL, NO_FILES, World, png_bytes, running_world
 
@@ -115,6 +116,7 @@ async def test_refusals_are_private_and_spend_nothing(world: World) -> None:
     record = await world.imagine(prompt="a fox", image=document)
     await world.discord.wait_for(lambda: record.acknowledged)
 
+    assert record.response_data is not None
     assert record.response_type == 4 and record.response_data["flags"] & 64
     assert "JPEG, PNG, GIF or WebP" in record.response_data["content"]
     assert world.api.requests["submit"] == 0
@@ -126,6 +128,7 @@ async def test_an_oversized_reference_is_refused_before_spending(world: World) -
     reference["size"] = 25 * 1024 * 1024  # as Discord would describe a 25 MiB upload
     record = await world.imagine(prompt="a fox", image=reference)
     await world.discord.wait_for(lambda: record.acknowledged)
+    assert record.response_data is not None
     assert record.response_data["flags"] & 64 and "MiB" in record.response_data["content"]
     assert world.api.requests["submit"] == 0
 
@@ -142,6 +145,7 @@ async def test_missing_attach_permission_is_refused_before_spending(world: World
     """In a channel where the bot cannot attach files, the user is told so privately."""
     record = await world.imagine(NO_FILES, prompt="a fox")
     await world.discord.wait_for(lambda: record.acknowledged)
+    assert record.response_data is not None
     assert record.response_data["flags"] & 64
     assert "Attach Files" in record.response_data["content"]
     assert world.api.requests["submit"] == 0
@@ -217,7 +221,7 @@ async def test_an_expired_token_delivers_to_the_channel(world: World) -> None:
     await world.discord.wait_for(lambda: record.acknowledged)
     world.discord.expire_interaction(record.token)
 
-    def posted() -> object:
+    def posted() -> list[FakeMessage]:
         return [m for m in world.discord.messages_in(GENERAL) if m.attachments and not m.webhook_id]
 
     [message] = await world.discord.wait_for(posted, timeout=10)
@@ -235,5 +239,6 @@ async def test_fifty_concurrent_commands_all_finish(world: World) -> None:
     records = await asyncio.gather(*(world.imagine(prompt=f"fox {n}") for n in range(50)))
     messages = await asyncio.gather(*(world.settled(record, within=30) for record in records))
     assert all(message.attachments for message in messages)
-    assert max(record.response_delay for record in records) < 3
+    delays = [record.response_delay for record in records]
+    assert all(delay is not None and delay < 3 for delay in delays)
     assert world.api.billed_cents == 50

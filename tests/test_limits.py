@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -15,19 +16,20 @@ from tests.world import EXEMPT_ROLE, GENERAL, MOD_LOG, World
 MANAGE_SERVER = 1 << 5
 
 
-async def set_limits(world: World, **options: object) -> dict:
+async def set_limits(world: World, **options: Any) -> dict[str, Any]:
     record = await world.command("limits set", permissions=MANAGE_SERVER, **options)
     return await world.answered(record)
 
 
-async def refused(world: World, **options: object) -> str:
+async def refused(world: World, **options: Any) -> str:
     """Run /imagine expecting a private refusal; returns its text."""
     answer = await world.answered(await world.imagine(**options))
     assert answer["flags"] & 64, answer
-    return answer["content"]
+    text: str = answer["content"]
+    return text
 
 
-async def made(world: World, channel_id: int = GENERAL, **options: object) -> None:
+async def made(world: World, channel_id: int = GENERAL, **options: Any) -> None:
     message = await world.settled(await world.imagine(channel_id, **options))
     assert message.attachments, message.content
 
@@ -115,6 +117,7 @@ async def test_limits_set_is_refused_without_manage_server(world: World) -> None
     record = await world.command("limits set", user_daily_images=0)  # no Manage Server
     answer = await world.answered(record)
     assert answer["flags"] & 64 and "Manage Server" in answer["content"]
+    assert record.guild_id is not None
     settings = (await world.database.load_guild_config(record.guild_id)).settings
     assert settings.user_daily_images is None
 
@@ -196,7 +199,9 @@ async def test_usage_matches_the_provider_billing_to_the_cent(world: World) -> N
     assert fields["All time"] == f"2 images · ${billed / 100:.2f}"
     assert await world.database.total_charged_cents() == billed
 
-    [chart] = world.discord.interaction_original(record.id).attachments
+    original = world.discord.interaction_original(record.id)
+    assert original is not None
+    [chart] = original.attachments
     with Image.open(io.BytesIO(chart.data)) as image:
         assert image.format == "PNG" and image.size[0] > 500
     assert embed["image"]["url"] == "attachment://usage.png"

@@ -6,6 +6,7 @@ import random
 import statistics
 from collections.abc import Callable, Iterator
 from itertools import accumulate, islice, pairwise
+from typing import Any
 
 import aiohttp
 import pytest
@@ -65,7 +66,7 @@ def mean_polls(results: list[tuple[float, int]]) -> float:
     return statistics.fmean(polls for _, polls in results)
 
 
-def schedule_for_tests(**options: float) -> LearnedSchedule:
+def schedule_for_tests(**options: Any) -> LearnedSchedule:
     return LearnedSchedule(rng=random.Random(0).random, **options)
 
 

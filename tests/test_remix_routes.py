@@ -11,6 +11,7 @@ from tests.fakes.discord_harness import (
     modal_submit,
     slash,
 )
+from tests.fakes.fake_discord import FakeMessage
 from tests.world import GENERAL, GUILD_ID, World, png_bytes, running_world
 
 ARTIST = make_user("artist", user_id=100_000_000_000_000_002)
@@ -48,6 +49,7 @@ async def test_context_menu_on_a_message_without_an_image(world: World) -> None:
     plain = world.discord.add_message(GENERAL, ARTIST, "just words", guild_id=GUILD_ID)
     record = await message_command(world.bot, world.discord, "Imagine from image", plain.id)
     await world.discord.wait_for(lambda: record.acknowledged)
+    assert record.response_data is not None
     assert record.response_type == 4 and record.response_data["flags"] & 64
     assert "no image" in record.response_data["content"]
 
@@ -61,6 +63,7 @@ async def test_context_menu_refuses_a_bad_strength(world: World) -> None:
         world.bot, world.discord, opened, {"prompt": "in neon", "strength": "7"}
     )
     await world.discord.wait_for(lambda: submitted.acknowledged)
+    assert submitted.response_data is not None
     assert submitted.response_data["flags"] & 64
     assert "Strength goes from 0 to 1" in submitted.response_data["content"]
     assert world.api.requests["submit"] == 0
@@ -69,6 +72,7 @@ async def test_context_menu_refuses_a_bad_strength(world: World) -> None:
 async def test_mention_in_reply_to_an_image_replies_with_the_remix(world: World) -> None:
     """@bot with a prompt, replying to an image: the result is a reply to that image's message."""
     target = await post_image(world)
+    assert world.bot.user is not None
     bot_id = world.bot.user.id
     await message_create(
         world.bot,
@@ -79,7 +83,7 @@ async def test_mention_in_reply_to_an_image_replies_with_the_remix(world: World)
         reply_to=target,
     )
 
-    def result() -> object:
+    def result() -> list[FakeMessage]:
         return [
             m
             for m in world.discord.messages_in(GENERAL)
@@ -87,6 +91,7 @@ async def test_mention_in_reply_to_an_image_replies_with_the_remix(world: World)
         ]
 
     [reply] = await world.discord.wait_for(result, timeout=10)
+    assert reply.message_reference is not None
     assert reply.message_reference["message_id"] == str(target)
     assert world.api.submissions[-1]["prompt"] == "make it a watercolour"
     assert world.api.submissions[-1]["image"].endswith("cat.png")
@@ -96,6 +101,7 @@ async def test_mention_in_reply_to_an_image_replies_with_the_remix(world: World)
 async def test_mention_with_its_own_image(world: World) -> None:
     """@bot with a prompt and an attached picture remixes that picture, replying to it."""
     picture = world.discord.host_attachment(png_bytes(), "dog.png", "image/png")
+    assert world.bot.user is not None
     sent = await message_create(
         world.bot,
         world.discord,
@@ -105,18 +111,20 @@ async def test_mention_with_its_own_image(world: World) -> None:
         attachments=[picture],
     )
 
-    def result() -> object:
+    def result() -> list[FakeMessage]:
         return [
             m for m in world.discord.messages_in(GENERAL) if m.message_reference and m.attachments
         ]
 
     [reply] = await world.discord.wait_for(result, timeout=10)
+    assert reply.message_reference is not None
     assert reply.message_reference["message_id"] == str(sent.id)
     assert world.api.submissions[-1]["image"] == picture["url"]
 
 
 async def test_mention_without_an_image_explains_and_spends_nothing(world: World) -> None:
     """A mention with no image to work from gets a one-line hint and costs nothing."""
+    assert world.bot.user is not None
     await message_create(
         world.bot,
         world.discord,
@@ -125,7 +133,7 @@ async def test_mention_without_an_image_explains_and_spends_nothing(world: World
         guild_id=GUILD_ID,
     )
 
-    def hint() -> object:
+    def hint() -> list[FakeMessage]:
         return [m for m in world.discord.messages_in(GENERAL) if m.content.startswith("❌")]
 
     [reply] = await world.discord.wait_for(hint, timeout=5)
@@ -147,5 +155,6 @@ async def test_dms_are_refused_unless_allowed(tmp_path: Path) -> None:
             channel_id=GENERAL,
         )
         await world.discord.wait_for(lambda: record.acknowledged)
+        assert record.response_data is not None
         assert "servers" in record.response_data["content"]
         assert world.api.requests["submit"] == 0

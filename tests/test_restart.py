@@ -122,6 +122,7 @@ async def test_a_restart_in_the_middle_of_twenty_jobs_loses_none(tmp_path: Path)
         submitted = [job for job in in_flight if job.state is JobState.SUBMITTED]
         expired = {job.reply.token for job in submitted[:3]}
         for token in expired:
+            assert token is not None  # an interaction reply carries its token
             fake_discord.expire_interaction(token)
 
         async with bot_world(tmp_path, fake_api, fake_discord) as second:
@@ -139,7 +140,9 @@ async def test_a_restart_in_the_middle_of_twenty_jobs_loses_none(tmp_path: Path)
             ]
             assert (len(images_by_edit), len(in_channel), len(reported)) == (5, 3, 12)
             for message in in_channel:
-                assert message.content.startswith("<@") and message.allowed_mentions["parse"] == []
+                mentions = message.allowed_mentions
+                assert message.content.startswith("<@") and mentions is not None
+                assert mentions["parse"] == []
             assert await second.database.total_charged_cents() == fake_api.billed_cents == 8
             assert await second.database.jobs_in_flight() == []
 

@@ -37,7 +37,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("DATABASE_URL", "sqlite:////var/lib/imagine/bot.db")
     monkeypatch.setenv("DEFAULT_SIZE", "1280*720")
     monkeypatch.setenv("LOG_LEVEL", "debug")
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     assert settings.discord_guild_ids == [123, 456]
     assert str(sqlite_path(settings.database_url)) == "/var/lib/imagine/bot.db"
     assert settings.default_size == "1280*720" and settings.default_format == "jpeg"
@@ -52,7 +52,7 @@ def test_settings_come_from_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_p
     for name in REQUIRED:
         monkeypatch.delenv(name, raising=False)
     (tmp_path / ".env").write_text("DISCORD_TOKEN=abc.def\nVIBEDREAM_API_KEY=key-123\n")
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     assert settings.vibedream_api_key.get_secret_value() == "key-123"
 
 
@@ -104,7 +104,7 @@ def test_shard_ranges_are_read(
     monkeypatch.chdir(tmp_path)
     for name, value in {**REQUIRED, "DISCORD_SHARD_COUNT": count, "DISCORD_SHARD_IDS": ids}.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     assert settings.discord_shard_ids == expected
     if expected is not None:
         covered = [shard for shard in range(int(count)) if settings.shard_scope.covers(shard << 22)]

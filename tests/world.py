@@ -156,7 +156,7 @@ def settings_for(
         vibedream_api_key=fake_api.api_key,
         vibedream_base_url=fake_api.base_url,
         database_url=f"sqlite:///{db}",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         **{**NO_DEFAULT_LIMITS, **extra},
     )
 

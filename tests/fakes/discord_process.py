@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ def _finished(fake: FakeDiscord, ids: list[int]) -> int:
 
 async def _serve(rate_limits: bool) -> None:
     fake = FakeDiscord(rate_limits=rate_limits, validate=False)
-    calls = {
+    calls: dict[str, Callable[..., Any]] = {
         "add_channel": lambda channel, permissions: fake.add_channel(
             channel, bot_permissions=permissions
         ),
@@ -135,7 +136,7 @@ class RemoteFakeDiscord:
         self._session: aiohttp.ClientSession | None = None
 
     def install(self) -> None:
-        for route in {discord.http.Route, discord.webhook.async_.Route}:
+        for route in {discord.http.Route, discord.webhook.async_.Route}:  # type: ignore[attr-defined]
             route.BASE = self.base_url
 
     def close(self) -> None:

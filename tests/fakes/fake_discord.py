@@ -199,7 +199,10 @@ class InteractionRecord:
 
     @property
     def user(self) -> dict[str, Any]:
-        return self.payload["member"]["user"] if "member" in self.payload else self.payload["user"]
+        user: dict[str, Any] = (
+            self.payload["member"]["user"] if "member" in self.payload else self.payload["user"]
+        )
+        return user
 
 
 @dataclass(frozen=True)
@@ -456,7 +459,7 @@ class FakeDiscord:
     def install(self) -> None:
         """Point discord.py's REST and webhook routes at this fake."""
         # Both modules expose `Route`; in discord.py 2.7 they are one class, in others two.
-        for route in {discord.http.Route, discord.webhook.async_.Route}:
+        for route in {discord.http.Route, discord.webhook.async_.Route}:  # type: ignore[attr-defined]
             self._saved_bases.setdefault(route, route.BASE)
             route.BASE = self.base_url
 
@@ -557,7 +560,7 @@ class FakeDiscord:
 
     async def wait_for(
         self,
-        predicate: Callable[[], T],
+        predicate: Callable[[], T | None],
         *,
         timeout: float = 2.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
     ) -> T:

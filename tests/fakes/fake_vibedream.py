@@ -488,7 +488,7 @@ class FakeVibeDream:
             return Fault("hang", delay=rng.uniform(0.5, 2.0))
         if kind in ("drop", "malformed"):
             # A submit that reached the provider is processed; what gets lost is the answer.
-            return Fault(kind, after_effect=True)
+            return Fault("drop" if kind == "drop" else "malformed", after_effect=True)
         # A 5xx is the provider (or its edge) failing before it accepted the request.
         return Fault("status", int(kind), after_effect=False)
 

@@ -13,6 +13,7 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
+from multidict import CIMultiDictProxy
 from PIL import Image
 
 from tests.fakes.discord_harness import (
@@ -195,7 +196,7 @@ async def raw(
     auth: bool = True,
     data: Any = None,
     json: Any = None,
-) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, Any, CIMultiDictProxy[str]]:
     """A request that bypasses discord.py, to see exactly what the fake answers."""
     headers = {"Authorization": f"Bot {fake.token}"} if auth else {}
     async with (
@@ -239,7 +240,7 @@ async def test_slash_defers_then_edits_with_file_and_embed(bot: TinyBot, fake: F
         channel_id=GENERAL,
     )
     original = await fake.wait_for(
-        lambda: (m := fake.interaction_original(record.id)) and m.edit_count and m
+        lambda: m if (m := fake.interaction_original(record.id)) and m.edit_count else None
     )
     assert record.response_type == 5 and record.response_delay is not None
     assert record.response_delay < 3
@@ -259,7 +260,7 @@ async def test_button_updates_the_message(bot: TinyBot, fake: FakeDiscord) -> No
     """Clicking a view's button reaches the view, whose update edits the message in place."""
     record = await slash(bot, fake, "draw", {"prompt": "dog"}, guild_id=GUILD, channel_id=GENERAL)
     original = await fake.wait_for(
-        lambda: (m := fake.interaction_original(record.id)) and m.components and m
+        lambda: m if (m := fake.interaction_original(record.id)) and m.components else None
     )
     # The bot registers the view once its edit returns, just after the fake recorded it.
     await fake.wait_for(lambda: bot._connection._view_store.is_message_tracked(original.id))
@@ -307,7 +308,7 @@ async def test_first_followup_after_defer_fills_the_deferred_response(
     """As on Discord, the first followup after a defer replaces the "thinking" message."""
     record = await slash(bot, fake, "later", guild_id=GUILD, channel_id=GENERAL)
     original = await fake.wait_for(
-        lambda: (m := fake.interaction_original(record.id)) and m.content and m
+        lambda: m if (m := fake.interaction_original(record.id)) and m.content else None
     )
     assert original.content == "later"
     assert fake.interaction_followups(record.id) == []
@@ -503,5 +504,5 @@ async def test_close_restores_discord_base_urls(fake: FakeDiscord) -> None:
     before = discord.http.Route.BASE
     async with running_bot(TinyBot(), fake):
         assert fake.base_url == discord.http.Route.BASE
-        assert fake.base_url == discord.webhook.async_.Route.BASE
+        assert fake.base_url == discord.webhook.async_.Route.BASE  # type: ignore[attr-defined]
     assert before == discord.http.Route.BASE

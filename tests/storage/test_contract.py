@@ -361,8 +361,9 @@ async def test_expired_leases_are_claimed_exactly_once(open_adapter: OpenStorage
     claims = await asyncio.gather(*(claim(index) for index in range(4)))
     everything = sorted(job_id for taken in claims for job_id in taken)
     assert everything == orphans
-    job = await storage.get_job(orphans[0])
-    assert job is not None and job.lease is not None and job.lease.owner.startswith("claimer-")
+    reclaimed = await storage.get_job(orphans[0])
+    assert reclaimed is not None and reclaimed.lease is not None
+    assert reclaimed.lease.owner.startswith("claimer-")
     assert await storage.renew_leases(OWNER, {live, orphans[0]}, time.time() + 60) == {live}
     # A lone process at start takes every undelivered job, whatever its lease says.
     taken = await storage.claim_jobs(

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Self, TypeVar
 
 import aiosqlite
 
@@ -169,7 +169,7 @@ class SqliteStorage:
     @classmethod
     async def open(
         cls, path: Path, *, clock: Callable[[], float] = time.time, exclusive: bool = False
-    ) -> SqliteStorage:
+    ) -> Self:
         """Open (creating if needed) the database file and bring its schema up to date. With
         `exclusive`, refuse (SqliteFileInUse) while another process has it open so."""
         try:
