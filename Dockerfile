@@ -49,8 +49,4 @@ VOLUME ["/data"]
 # The bot finishes running jobs for SHUTDOWN_GRACE_SECONDS (20 by default) on SIGTERM: give the
 # container longer than that to stop (`docker stop -t 40`, compose's stop_grace_period).
 STOPSIGNAL SIGTERM
-# `python -m bot health` exits 0 when the bot's /healthz on METRICS_ADDRESS answers healthy,
-# and 1 otherwise.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "bot", "health"]
 CMD ["python", "-m", "bot"]
