@@ -52,6 +52,13 @@ NOT_MADE = "Your image could not be made."
 WILL_DELIVER_AFTER_RESTART = (
     "⏳ The bot is restarting; your image will be delivered when it is back."
 )
+NO_IMAGE_LEFT = "That result has no image left to work from."
+ALREADY_LARGEST = "That image is already the largest size of its shape."
+
+
+def upscale_note(size: str) -> str:
+    """Above an Upscale's result: the API redraws, it does not enlarge pixels."""
+    return f"⬆️ A new generation at {size_label(size)} from this image, not a pixel upscale."
 
 
 def queued_line() -> str:

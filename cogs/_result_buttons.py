@@ -4,10 +4,12 @@ working after a restart and never time out; a click finds the results cog throug
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import discord
 
+from bot.core.requests import Size
+from bot.core.variations import upscale_size
 from bot.discord_bot import ImagineBot
 
 RESULTS_COG = "Results"
@@ -19,24 +21,41 @@ class ClickHandler(Protocol):
     ) -> None: ...
 
 
-# action: (label, emoji, style)
-ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    "vary": ("Vary", "🪄", discord.ButtonStyle.secondary),
-    "details": ("Details", "📄", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+class Action(NamedTuple):
+    label: str
+    emoji: str
+    style: discord.ButtonStyle
+    row: int  # working on the image above, the job itself below
+
+
+GREY = discord.ButtonStyle.secondary
+ACTIONS: dict[str, Action] = {
+    "vary-subtle": Action("Vary (Subtle)", "🪄", GREY, 0),
+    "vary-strong": Action("Vary (Strong)", "🌀", GREY, 0),
+    "upscale": Action("Upscale", "⬆️", GREY, 0),
+    "remix": Action("Remix", "✏️", GREY, 0),
+    "reroll": Action("Reroll", "🎲", GREY, 1),
+    "details": Action("Details", "📄", GREY, 1),
+    "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
 }
+# Results posted before Vary was split still carry its id: it runs as Vary (Subtle).
+RENAMED = {"vary": "vary-subtle"}
+_ACTION_PATTERN = "|".join(re.escape(action) for action in [*ACTIONS, *RENAMED])
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"imagine:(?P<action>reroll|vary|details|delete):(?P<job_id>[0-9]+)",
+    template=rf"imagine:(?P<action>{_ACTION_PATTERN}):(?P<job_id>[0-9]+)",
 ):
     def __init__(self, action: str, job_id: int) -> None:
-        label, emoji, style = ACTIONS[action]
+        label, emoji, style, row = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"imagine:{action}:{job_id}"
+                label=label,
+                emoji=emoji,
+                style=style,
+                row=row,
+                custom_id=f"imagine:{action}:{job_id}",
             )
         )
         self.action = action
@@ -49,7 +68,8 @@ class ResultButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
     ) -> ResultButton:
-        return cls(match["action"], int(match["job_id"]))
+        action = match["action"]
+        return cls(RENAMED.get(action, action), int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
@@ -59,8 +79,12 @@ class ResultButton(
         await cast(ClickHandler, cog).on_click(interaction, self.action, self.job_id)
 
 
-def result_view(job_id: int) -> discord.ui.View:
+def result_view(job_id: int, size: Size | None = None) -> discord.ui.View:
+    """Every button for a result; Upscale only where a larger size of the same shape exists
+    (when the size is not given, it is offered and a pointless click is refused)."""
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
+        if action == "upscale" and size is not None and upscale_size(size) is None:
+            continue
         view.add_item(ResultButton(action, job_id))
     return view

@@ -86,15 +86,35 @@ class RemixModal(discord.ui.Modal, title="Imagine from image"):
         max_length=4,
     )
 
-    def __init__(self, cog: Imagine, reference: Reference) -> None:
+    def __init__(
+        self,
+        cog: Imagine,
+        reference: Reference,
+        *,
+        prompt: str | None = None,
+        strength: float | None = None,
+        size: str | None = None,
+        output_format: str | None = None,
+    ) -> None:
+        """`prompt` and `strength` prefill the inputs; `size` and `output_format` are kept for
+        the new image (the server's defaults when left out)."""
         super().__init__()
         self._cog = cog
         self._reference = reference
+        self._size = size
+        self._output_format = output_format
+        if prompt is not None:
+            self.prompt.default = prompt
+        if strength is not None:
+            self.strength.default = f"{strength:.1f}"
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        flags = parse_prompt_flags(self.prompt.value)  # a flag typed here beats the kept value
         await self._cog.start(
             interaction,
             prompt=self.prompt.value,
+            size=None if flags.size else self._size,
+            output_format=None if flags.output_format else self._output_format,
             strength=parse_strength(self.strength.value),
             reference=self._reference,
         )

@@ -1,19 +1,24 @@
-"""What the buttons under a result do: Reroll, Vary, Details and Delete."""
+"""What the buttons under a result do: Vary (Subtle/Strong), Upscale, Remix, Reroll, Details
+and Delete. Every new image is the clicker's own job, under the clicker's limits."""
 
 from __future__ import annotations
 
 import discord
 from discord.ext import commands
 
+from bot.core.imaging import check_reference
 from bot.core.models import Job
 from bot.core.refusals import Refused
+from bot.core.variations import Variation, upscale, variation
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch
+from cogs._delivery.permissions import requester_for
 from cogs._errors import report_error
-from cogs._render import job_details_embed
+from cogs._render import ALREADY_LARGEST, NO_IMAGE_LEFT, job_details_embed, upscale_note
 from cogs._result_buttons import RESULTS_COG, ResultButton
+from cogs.imagine import Imagine, RemixModal, as_reference
 
-VARY_STRENGTH = 0.5  # keeps the composition, changes the details
+VARIATIONS: dict[str, Variation] = {"vary-subtle": "subtle", "vary-strong": "strong"}
 
 
 class Results(commands.Cog, name=RESULTS_COG):
@@ -32,10 +37,14 @@ class Results(commands.Cog, name=RESULTS_COG):
             if job is None:
                 raise Refused("I no longer have the details of that image.")
             match action:
+                case "vary-subtle" | "vary-strong":
+                    await self.vary(interaction, job, VARIATIONS[action])
+                case "upscale":
+                    await self.upscale(interaction, job)
+                case "remix":
+                    await self.remix(interaction, job)
                 case "reroll":
                     await self.reroll(interaction, job)
-                case "vary":
-                    await self.vary(interaction, job)
                 case "details":
                     await interaction.response.send_message(
                         embed=job_details_embed(job), ephemeral=True
@@ -49,16 +58,37 @@ class Results(commands.Cog, name=RESULTS_COG):
         """The same request with a new seed, as a new job of the clicker's."""
         await launch(self.bot, interaction, job.request.model_copy(update={"seed": -1}))
 
-    async def vary(self, interaction: discord.Interaction, job: Job) -> None:
-        """Image-to-image from this result, as a new job of the clicker's."""
-        message = interaction.message
-        image = message.attachments[0] if message and message.attachments else None
-        if image is None:
-            raise Refused("That result has no image left to vary.")
-        variation = job.request.model_copy(
-            update={"seed": -1, "image": image.url, "strength": VARY_STRENGTH}
+    async def vary(self, interaction: discord.Interaction, job: Job, kind: Variation) -> None:
+        """Image-to-image from this result with a new seed, as a new job of the clicker's."""
+        await launch(
+            self.bot, interaction, variation(job.request, self._image(interaction).url, kind)
         )
-        await launch(self.bot, interaction, variation)
+
+    async def upscale(self, interaction: discord.Interaction, job: Job) -> None:
+        """This result redrawn at the largest size of its shape, labelled as what it is."""
+        request = upscale(job.request, self._image(interaction).url)
+        if request is None:
+            raise Refused(ALREADY_LARGEST)
+        await launch(self.bot, interaction, request, note=upscale_note(request.size))
+
+    async def remix(self, interaction: discord.Interaction, job: Job) -> None:
+        """A modal prefilled with the prompt and strength; this result is the reference."""
+        requester_for(self.bot, interaction)  # refuse before the modal, not after it
+        reference = as_reference(self._image(interaction))
+        check_reference(reference)
+        imagine = self.bot.get_cog("Imagine")
+        if not isinstance(imagine, Imagine):
+            raise RuntimeError("Remix clicked while the imagine cog is not loaded")
+        original = job.request
+        modal = RemixModal(
+            imagine,
+            reference,
+            prompt=original.prompt,
+            strength=original.strength,
+            size=original.size,
+            output_format=original.output_format,
+        )
+        await interaction.response.send_modal(modal)
 
     async def delete(self, interaction: discord.Interaction, job: Job) -> None:
         """Only the person who asked for it, or someone with Manage Messages."""
@@ -69,6 +99,14 @@ class Results(commands.Cog, name=RESULTS_COG):
             raise Refused("Only the person who made this image, or a moderator, can delete it.")
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
+
+    @staticmethod
+    def _image(interaction: discord.Interaction) -> discord.Attachment:
+        """The result's image: the first attachment of the message the button is on."""
+        message = interaction.message
+        if message is None or not message.attachments:
+            raise Refused(NO_IMAGE_LEFT)
+        return message.attachments[0]
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -38,7 +38,14 @@ async def test_buttons_work_after_a_restart(tmp_path: Path) -> None:
         async with bot_world(tmp_path, fake_api, fake_discord) as first:
             result = await first.settled(await first.imagine(prompt="a red kite", seed=77))
         buttons = button_ids(result)
-        assert set(buttons) == {"Reroll", "Vary", "Details", "Delete"}
+        assert set(buttons) == {
+            "Vary (Subtle)",
+            "Vary (Strong)",
+            "Remix",
+            "Reroll",
+            "Details",
+            "Delete",
+        }
 
         async with bot_world(tmp_path, fake_api, fake_discord) as second:
             details = await click(second, result.id, buttons["Details"])
@@ -51,11 +58,11 @@ async def test_buttons_work_after_a_restart(tmp_path: Path) -> None:
             assert rerolled.attachments and fake_api.submissions[-1]["prompt"] == "a red kite"
             assert fake_api.submissions[-1]["seed"] != 77
 
-            vary = await click(second, result.id, buttons["Vary"])
+            vary = await click(second, result.id, buttons["Vary (Subtle)"])
             await second.settled(vary)
             body = fake_api.submissions[-1]
             assert body["image"] == result.attachments[0].payload["url"]
-            assert body["strength"] == 0.5
+            assert body["strength"] == 0.3
 
 
 async def test_reroll_is_a_new_job_under_the_clickers_limits(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ async def deliver_result(
         requester,
         reference_url=job.request.image,
     )
-    shown = await reply.finish(note or "", embed, image, result_view(job.id))
+    shown = await reply.finish(note or "", embed, image, result_view(job.id, job.request.size))
     await _delivered(bot, job, shown, failure=None)
 
 
