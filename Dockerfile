@@ -37,10 +37,13 @@ LABEL org.opencontainers.image.title="imagine-bot" \
 # /data/imagine.db, on the volume. Any other relative path points into a folder the bot may not
 # write, so the bot fails at start instead of keeping its ledger where a restart loses it. No
 # .env is copied into the image (see .dockerignore): settings come from the environment.
+# METRICS_ADDRESS serves /metrics and /healthz inside the container, for the HEALTHCHECK below;
+# they stay there unless it is set to 0.0.0.0:9108 and the port is published.
 ENV PATH=/opt/imagine/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    DATABASE_URL=sqlite:////data/imagine.db
+    DATABASE_URL=sqlite:////data/imagine.db \
+    METRICS_ADDRESS=127.0.0.1:9108
 COPY --from=build /opt/imagine /opt/imagine
 RUN mkdir -p /data && chown 10001:10001 /data && chmod 700 /data
 USER 10001:10001
@@ -49,4 +52,8 @@ VOLUME ["/data"]
 # The bot finishes running jobs for SHUTDOWN_GRACE_SECONDS (20 by default) on SIGTERM: give the
 # container longer than that to stop (`docker stop -t 40`, compose's stop_grace_period).
 STOPSIGNAL SIGTERM
+# `python -m bot health` exits 0 when the bot's /healthz on METRICS_ADDRESS answers healthy,
+# and 1 otherwise.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "bot", "health"]
 CMD ["python", "-m", "bot"]

@@ -76,6 +76,9 @@ class ImagineBot(commands.AutoShardedBot):
         self._force_sync = force_sync
         self._recovery: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()
+        # Cogs beside the extensions (monitoring, when it is on): added in setup_hook, removed
+        # by close.
+        self.extra_cogs: list[commands.Cog] = []
         dms = settings.allow_dms
         self.tree.allowed_contexts = app_commands.AppCommandContext(
             guild=True, dm_channel=dms, private_channel=dms
@@ -84,6 +87,8 @@ class ImagineBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        for cog in self.extra_cogs:
+            await self.add_cog(cog)
         # Beside the rest of the start-up: the HTTP client is ready once logged in.
         self.services.leases.start()
         self._recovery = asyncio.create_task(self._recover())

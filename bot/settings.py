@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     discord_shard_ids: Annotated[list[int] | None, NoDecode] = None
     # Unset: REST goes to Discord itself; else through a rate-limiting proxy at this address.
     discord_api_base: str | None = None
+    # Unset: no metrics or health endpoint; else the host:port that serves both.
+    metrics_address: str | None = None
     log_level: str = "INFO"
     default_size: Size = "1024*1024"
     default_format: OutputFormat = "jpeg"
@@ -115,6 +117,19 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL, such as http://127.0.0.1:8080/api/v10")
         return value.rstrip("/") if value else None
 
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        host_and_port(value)  # raises ValueError
+        return value.strip()
+
+    @property
+    def metrics_endpoint(self) -> tuple[str, int] | None:
+        """Where /metrics and /healthz are served, if anywhere."""
+        return host_and_port(self.metrics_address) if self.metrics_address else None
+
     @model_validator(mode="after")
     def _shards_fit(self) -> Settings:
         if self.discord_shard_ids is not None:
@@ -148,6 +163,24 @@ class Settings(BaseSettings):
             guild_daily_budget_cents=self.default_guild_daily_budget_cents or None,
             guild_monthly_budget_cents=self.default_guild_monthly_budget_cents or None,
         )
+
+
+def host_and_port(address: str) -> tuple[str, int]:
+    """`127.0.0.1:9108`, `localhost:9108`, `0.0.0.0:9108` or `[::1]:9108`, split."""
+    host, colon, port = address.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address
+    elif ":" in host:
+        host = ""  # an IPv6 address needs its brackets, to tell it from the port
+    if (
+        not colon
+        or not host
+        or any(character in host for character in "/@ ")
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise ValueError("must be host:port, such as 127.0.0.1:9108")
+    return host, int(port)
 
 
 def describe_errors(error: ValidationError) -> list[str]:

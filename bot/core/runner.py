@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.core.leases import LeaseKeeper
 from bot.core.models import Job, JobState
@@ -21,6 +22,7 @@ from bot.core.polling import DEFAULT_ESTIMATE, Estimate
 from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.requests import GeneratedImage, GenerationRequest
+from bot.core.telemetry import NO_TELEMETRY, Telemetry
 from bot.core.throttle import AdaptiveLimit, Ticket
 from bot.vibedream import (
     BadOutput,
@@ -35,6 +37,7 @@ from bot.vibedream import (
 log = logging.getLogger(__name__)
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"  # the error code that flags a row for reconciliation
+_T = TypeVar("_T")
 
 
 class LedgerUnavailable(Exception):
@@ -106,6 +109,7 @@ class JobRunner:
         max_seconds: float = 120.0,
         concurrency: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._ledger = ledger
         self._api = api
@@ -116,6 +120,7 @@ class JobRunner:
         self.slots = AdaptiveLimit(concurrency)
         self._starting = True
         self._clock = clock
+        self._telemetry = telemetry or NO_TELEMETRY
 
     def stop_starting(self) -> None:
         """Start no queued job from now on: the bot is shutting down."""
@@ -145,22 +150,22 @@ class JobRunner:
 
     async def release(self, job: Job, reason: str) -> None:
         """End a job that never reached the API: nothing was spent."""
-        await self._ledger.settle(job.id, self._owner, JobState.RELEASED, error_code=reason)
+        await self._end(job, JobState.RELEASED, None, error_code=reason)
 
     async def give_up_on_unknown_outcome(self, job: Job) -> None:
         """End a job whose submit may have reached the API, unanswered: it counts at the
         reserved cost, flagged 'OutcomeUnknown' for reconciliation."""
-        await self._ledger.settle(
-            job.id,
-            self._owner,
+        await self._end(
+            job,
             JobState.FAILED,
+            None,
             error_code=OUTCOME_UNKNOWN,
             error="the process stopped while the submit was in flight",
         )
 
     async def abandon(self, job: Job) -> None:
         """End a submitted job nobody is waiting for any more; its cost stays on the books."""
-        await self._ledger.settle(job.id, self._owner, JobState.FAILED, error_code="Abandoned")
+        await self._end(job, JobState.FAILED, job.cost_cents, error_code="Abandoned")
 
     async def _submit(self, job: Job) -> Submission:
         # Write-ahead: once the ledger says "submitting", a crash from here on is treated as
@@ -173,7 +178,7 @@ class JobRunner:
             raise LedgerUnavailable(str(error)) from None
         if not marked:
             raise LedgerUnavailable(f"job {job.id} is no longer this process's to submit")
-        submit = asyncio.ensure_future(self._api.submit(job.request))
+        submit = asyncio.ensure_future(self._timed("submit", self._api.submit(job.request)))
         try:
             await asyncio.shield(submit)
         except asyncio.CancelledError:
@@ -190,12 +195,12 @@ class JobRunner:
         try:
             submission = await submit
         except SubmitOutcomeUnknown as error:
-            await self._settle(job.id, JobState.FAILED, error)  # may be billed: cost unknown
+            await self._settle(job, JobState.FAILED, error)  # may be billed: cost unknown
             raise
         except VibeDreamError as error:
             if isinstance(error, RateLimited | ProviderUnavailable):
                 self.slots.pushed_back(error.retry_after)  # the provider is overloaded
-            await self._settle(job.id, JobState.RELEASED, error)  # refused: nothing spent
+            await self._settle(job, JobState.RELEASED, error)  # refused: nothing spent
             raise
         self.slots.accepted()
         await self._record_submission(job, submission)
@@ -237,11 +242,13 @@ class JobRunner:
             if not prediction.outputs:
                 raise BadOutput("completed prediction has no outputs")
             await _emit(on_event, Downloading(job.id))
-            image = await self._api.download(prediction.outputs[0], job.request)
+            image = await self._timed(
+                "download", self._api.download(prediction.outputs[0], job.request)
+            )
         except VibeDreamError as error:
-            await self._settle(job.id, JobState.FAILED, error)
+            await self._settle(job, JobState.FAILED, error, submission.cost_cents)
             raise
-        await self._ledger.settle(job.id, self._owner, JobState.COMPLETED)
+        await self._end(job, JobState.COMPLETED, submission.cost_cents)
         return JobResult(
             job_id=job.id,
             request=job.request,
@@ -250,10 +257,41 @@ class JobRunner:
             seconds=self._clock() - started,
         )
 
-    async def _settle(self, job_id: int, state: JobState, error: VibeDreamError) -> None:
+    async def _settle(
+        self, job: Job, state: JobState, error: VibeDreamError, cost_cents: int | None = None
+    ) -> None:
         code = type(error).__name__
-        log.warning("job %s ended %s: %s %s", job_id, state.value, code, error.detail)
-        await self._ledger.settle(job_id, self._owner, state, error_code=code, error=error.detail)
+        log.warning("job %s ended %s: %s %s", job.id, state.value, code, error.detail)
+        await self._end(job, state, cost_cents, error_code=code, error=error.detail)
+
+    async def _end(
+        self,
+        job: Job,
+        state: JobState,
+        cost_cents: int | None,
+        *,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Settle the row; if it was this process's to settle, report what the job cost as the
+        ledger counts it: nothing if released, else its price, or what was reserved if unknown."""
+        if await self._ledger.settle(
+            job.id, self._owner, state, error_code=error_code, error=error
+        ):
+            cents = 0 if state is JobState.RELEASED else cost_cents
+            spent = job.reserved_cents if cents is None else cents
+            self._telemetry.job_ended(state.value, job.requester.guild_id, spent)
+
+    async def _timed(self, kind: str, call: Awaitable[_T]) -> _T:
+        """Await an API call, reporting how long it took and how it ended."""
+        started = self._clock()
+        try:
+            result = await call
+        except Exception as error:
+            self._telemetry.provider_call(kind, self._clock() - started, type(error).__name__)
+            raise
+        self._telemetry.provider_call(kind, self._clock() - started, None)
+        return result
 
 
 async def _emit(sink: EventSink | None, event: JobEvent) -> None:

@@ -63,6 +63,8 @@ class RetryPolicy:
 DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
 ProgressCallback = Callable[[float, Estimate], Awaitable[None]]
+# Told after each poll how long it took, and the error's class name if it failed.
+PollObserver = Callable[[float, str | None], None]
 
 
 class VibeDreamClient:
@@ -82,6 +84,7 @@ class VibeDreamClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        on_poll: PollObserver | None = None,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
@@ -96,6 +99,7 @@ class VibeDreamClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
+        self._on_poll = on_poll
 
     async def submit(self, request: GenerationRequest) -> Submission:
         """Start a prediction. Retried only on 429 and 503, which mean nothing was accepted."""
@@ -127,13 +131,23 @@ class VibeDreamClient:
         """One poll. Transient trouble raises ProviderUnavailable or RateLimited; an id the
         provider does not know raises PredictionUnknown."""
         url = f"{self._base_url}/predictions/{prediction_id}"
+        started = self._clock()
+        failure: str | None = None  # the error's class name, if the poll fails
         try:
             body = await self._request_json("GET", url, self._timeouts.poll, "poll")
+            return parse_prediction(body, prediction_id)
         except _NoAnswer as error:
+            failure = ProviderUnavailable.__name__
             raise ProviderUnavailable(str(error)) from None
         except _Malformed as error:
+            failure = ProviderUnavailable.__name__
             raise ProviderUnavailable(f"unreadable poll response: {error}") from None
-        return parse_prediction(body, prediction_id)
+        except Exception as error:
+            failure = type(error).__name__
+            raise
+        finally:
+            if self._on_poll is not None:
+                self._on_poll(self._clock() - started, failure)
 
     async def wait(
         self,
