@@ -20,6 +20,7 @@ from bot.vibedream import RetryPolicy, Timeouts
 from tests.fakes.discord_harness import (
     DEFAULT_MEMBER_PERMISSIONS,
     DEFAULT_USER,
+    autocomplete,
     make_guild,
     make_role,
     member_overwrite,
@@ -61,6 +62,7 @@ class World:
         as_user: dict[str, Any] = DEFAULT_USER,
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
         roles: tuple[int, ...] = (),
+        locale: str = "en-US",
         **options: Any,
     ) -> InteractionRecord:
         return await slash(
@@ -73,6 +75,31 @@ class World:
             channel_id=channel_id,
             permissions=permissions,
             roles=roles,
+            locale=locale,
+        )
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused: str,
+        channel_id: int = GENERAL,
+        *,
+        as_user: dict[str, Any] = DEFAULT_USER,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+        **options: Any,
+    ) -> list[dict[str, Any]]:
+        """The choices offered while typing option `focused` of /`name` (its text so far among
+        `options`)."""
+        return await autocomplete(
+            self.bot,
+            self.discord,
+            name,
+            options,
+            focused,
+            user=as_user,
+            guild_id=GUILD_ID,
+            channel_id=channel_id,
+            permissions=permissions,
         )
 
     def channel(self, channel_id: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ DEFAULT_BOT_PERMISSIONS = _SEND.value
 # Interaction types and the command types inside APPLICATION_COMMAND data.
 APPLICATION_COMMAND = 2
 MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
 MODAL_SUBMIT = 5
 CHAT_INPUT = 1
 MESSAGE_CONTEXT_MENU = 3
@@ -227,6 +228,7 @@ async def _deliver(
     app_permissions: int | None,
     message: Payload | None = None,
     roles: Sequence[int] = (),
+    locale: str = "en-US",
 ) -> InteractionRecord:
     """Build an INTERACTION_CREATE as Discord sends it, register it with the fake (which starts
     its 3 s / 15 min clocks) and hand it to discord.py."""
@@ -239,7 +241,7 @@ async def _deliver(
         "data": data,
         "token": secrets.token_urlsafe(96),
         "version": 1,
-        "locale": "en-US",
+        "locale": locale,
         "entitlements": [],
         "attachment_size_limit": fake.upload_limit,
         "app_permissions": str(app_permissions),
@@ -345,39 +347,35 @@ def _option(
     return {"name": name, "type": option_type.value, "value": value["id"]}
 
 
-async def slash(
+def _command_data(
     bot: discord.Client,
     fake: FakeDiscord,
     name: str,
-    options: Mapping[str, Any] | None = None,
+    given: Mapping[str, Any],
     *,
-    user: Payload = DEFAULT_USER,
     guild_id: int | None,
-    channel_id: int,
-    permissions: int = DEFAULT_MEMBER_PERMISSIONS,
-    app_permissions: int | None = None,
-    attachments: Mapping[str, Payload] | None = None,
-    roles: Sequence[int] = (),
-) -> InteractionRecord:
-    """Invoke a slash command; `name` may be a path ("image generate") for subcommands.
-
-    Option types come from the bot's CommandTree (else from the Python values); users, channels,
-    roles and attachments (from `fake.host_attachment`) are passed as their payload dicts and
-    land in `resolved`, as on Discord. `attachments` is a shorthand for attachment options.
-    """
+    permissions: int,
+    focused: str | None = None,
+) -> Payload:
+    """A slash command's interaction data as Discord sends it; `focused` marks the option an
+    autocomplete is for (sent as the partial string typed so far)."""
     path = name.split()
     command, guild_only = _find_command(bot, path, guild_id)
-    given = {**(options or {}), **(attachments or {})}
     parameters: dict[str, discord.AppCommandOptionType] = {}
     if isinstance(command, app_commands.Command):
         parameters = {p.display_name: p.type for p in command.parameters}
         if unknown := set(given) - set(parameters):
             raise ValueError(f"/{name} has no option(s) {sorted(unknown)}")
     resolved: dict[str, dict[str, Any]] = {}
-    built = [
-        _option(key, value, parameters.get(key) or _infer_option_type(value), resolved, permissions)
-        for key, value in given.items()
-    ]
+    built = []
+    for key, value in given.items():
+        if key == focused:
+            built.append(
+                {"name": key, "type": parameters[key].value, "value": value, "focused": True}
+            )
+            continue
+        option_type = parameters.get(key) or _infer_option_type(value)
+        built.append(_option(key, value, option_type, resolved, permissions))
     # Wrap the leaf's options in its subcommand (type 1) and group (type 2) layers.
     for depth in range(len(path) - 1, 0, -1):
         layer_type = 1 if depth == len(path) - 1 else 2
@@ -392,6 +390,32 @@ async def slash(
         data["resolved"] = resolved
     if guild_only:
         data["guild_id"] = str(guild_id)
+    return data
+
+
+async def slash(
+    bot: discord.Client,
+    fake: FakeDiscord,
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    user: Payload = DEFAULT_USER,
+    guild_id: int | None,
+    channel_id: int,
+    permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    app_permissions: int | None = None,
+    attachments: Mapping[str, Payload] | None = None,
+    roles: Sequence[int] = (),
+    locale: str = "en-US",
+) -> InteractionRecord:
+    """Invoke a slash command; `name` may be a path ("image generate") for subcommands.
+
+    Option types come from the bot's CommandTree (else from the Python values); users, channels,
+    roles and attachments (from `fake.host_attachment`) are passed as their payload dicts and
+    land in `resolved`, as on Discord. `attachments` is a shorthand for attachment options.
+    """
+    given = {**(options or {}), **(attachments or {})}
+    data = _command_data(bot, fake, name, given, guild_id=guild_id, permissions=permissions)
     return await _deliver(
         bot,
         fake,
@@ -403,7 +427,45 @@ async def slash(
         permissions=permissions,
         app_permissions=app_permissions,
         roles=roles,
+        locale=locale,
     )
+
+
+async def autocomplete(
+    bot: discord.Client,
+    fake: FakeDiscord,
+    name: str,
+    options: Mapping[str, Any],
+    focused: str,
+    *,
+    user: Payload = DEFAULT_USER,
+    guild_id: int | None,
+    channel_id: int,
+    permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    locale: str = "en-US",
+) -> list[Payload]:
+    """Type into option `focused` of a slash command; return the choices the bot offered."""
+    data = _command_data(
+        bot, fake, name, options, guild_id=guild_id, permissions=permissions, focused=focused
+    )
+    record = await _deliver(
+        bot,
+        fake,
+        AUTOCOMPLETE,
+        data,
+        user=user,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        permissions=permissions,
+        app_permissions=None,
+        locale=locale,
+    )
+    for _ in range(200):  # the bot answers within the 3 s window, usually at once
+        if record.response_type is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert record.response_type == 8, f"no autocomplete answer (got {record.response_type})"
+    return list((record.response_data or {}).get("choices") or [])
 
 
 async def message_command(
@@ -458,6 +520,7 @@ async def component(
     user: Payload = DEFAULT_USER,
     permissions: int = DEFAULT_MEMBER_PERMISSIONS,
     app_permissions: int | None = None,
+    locale: str = "en-US",
 ) -> InteractionRecord:
     """Click a button (or pick select `values`) on a message the fake knows."""
     message = fake.messages[message_id]
@@ -475,6 +538,7 @@ async def component(
         permissions=permissions,
         app_permissions=app_permissions,
         message=fake.message_payload(message),
+        locale=locale,
     )
 
 

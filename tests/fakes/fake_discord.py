@@ -57,6 +57,7 @@ CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE_MESSAGE = 6
 UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
 MODAL = 9
 
 _DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -1037,6 +1038,11 @@ class FakeDiscord:
                 self._edit_message(message, data, call)
             return message
         if kind == MODAL and record.type != 5:  # a modal submit cannot open another modal
+            return None
+        if kind == AUTOCOMPLETE_RESULT and record.type == 4:
+            choices = data.get("choices") or []
+            if len(choices) > 25:
+                raise _form_error("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer")
             return None
         raise _form_error(
             "type", "INTERACTION_RESPONSE_TYPE_INVALID", f"Invalid callback type {kind}"
