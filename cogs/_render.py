@@ -9,7 +9,7 @@ from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, Tally
 from bot.core.polling import Estimate
 from bot.core.refusals import Refused
-from bot.core.requests import FORMATS, SIZES, Size
+from bot.core.requests import FORMATS, MAX_IMAGES_PER_REQUEST, SIZES, Size
 from bot.core.runner import JobResult
 from bot.core.usage import Allowance, MemberReport, ServerReport
 
@@ -76,6 +76,12 @@ def waiting_line(place: int) -> str:
     return f"⏳ Waiting for the image service: number {place} in line…"
 
 
+def set_progress_line(done: int, count: int, elapsed: float, estimate: Estimate | None) -> str:
+    """A set's one line: how many of its images are made, against the slowest one's time."""
+    line = progress_line(elapsed, estimate).replace("Generating…", f"Generating {count} images…")
+    return f"{line} · {done} of {count} done" if done else line
+
+
 def progress_line(elapsed: float, estimate: Estimate | None) -> str:
     """One line: a bar against the provider's estimate, and the time so far."""
     if estimate is None:
@@ -140,6 +146,38 @@ def result_embed(
     return embed
 
 
+def set_embed(
+    results: list[tuple[int, JobResult]],
+    failures: dict[int, str],
+    requester: discord.abc.User | None,
+    *,
+    reference_url: str | None,
+) -> discord.Embed:
+    """The details of a set of images shown above it, each numbered as its buttons are."""
+    first = results[0][1]
+    request = first.request
+    prompt = trimmed(discord.utils.escape_markdown(request.prompt), PROMPT_IN_EMBED)
+    embed = discord.Embed(description=prompt, colour=EMBED_COLOUR)
+    if requester is not None:
+        embed.set_author(name=requester.display_name, icon_url=requester.display_avatar.url)
+    embed.add_field(name="Size", value=size_label(request.size))
+    embed.add_field(name="Format", value=first.image.output_format.upper())
+    seeds = " · ".join(f"{number}: `{result.request.seed}`" for number, result in results)
+    embed.add_field(name="Seeds", value=seeds)
+    if reference_url is not None:
+        embed.add_field(name="Strength", value=f"{request.strength:.1f}")
+        embed.add_field(name="Reference", value=f"[image]({reference_url})")
+    embed.add_field(name="Time", value=f"{max(result.seconds for _, result in results):.1f}s")
+    costs = [result.cost_cents for _, result in results]
+    embed.add_field(name="Cost", value=money(None if None in costs else sum(filter(None, costs))))
+    if failures:
+        missing = "\n".join(f"{number}: {trimmed(text, 200)}" for number, text in failures.items())
+        embed.add_field(name="Not made", value=missing, inline=False)
+    ids = ", ".join(str(result.job_id) for _, result in results)
+    embed.set_footer(text=f"Jobs {ids} · Z-Image Turbo")
+    return embed
+
+
 def mod_log_embed(job: Job, result_url: str | None, failure: str | None) -> discord.Embed:
     """A moderation-log entry. Mentions inside an embed never ping."""
     embed = discord.Embed(
@@ -201,6 +239,14 @@ def limits_embed(
     embed.add_field(
         name="Outside age-restricted channels",
         value=SPOILER_POLICIES.get(settings.spoiler_policy, SPOILER_POLICIES[None]),
+    )
+    embed.add_field(
+        name="Images per request",
+        value=str(settings.max_images_per_request or MAX_IMAGES_PER_REQUEST),
+    )
+    embed.add_field(
+        name="Confirm the cost above",
+        value=money(settings.confirm_above_cents) if settings.confirm_above_cents else "never",
     )
     size, output_format = defaults
     embed.add_field(

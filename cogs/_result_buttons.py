@@ -38,6 +38,10 @@ ACTIONS: dict[str, Action] = {
     "details": Action("Details", "📄", GREY, 1),
     "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
 }
+# Under a set, what each image gets: U1 (Upscale) on the first row, V1 (Vary (Subtle)) below.
+PER_IMAGE = {"upscale": "U", "vary-subtle": "V"}
+PER_IMAGE_ROWS = {"upscale": 0, "vary-subtle": 1}
+SET_ACTIONS = ("reroll", "details", "delete")  # for the whole set, on the last row
 # Results posted before Vary was split still carry its id: it runs as Vary (Subtle).
 RENAMED = {"vary": "vary-subtle"}
 _ACTION_PATTERN = "|".join(re.escape(action) for action in [*ACTIONS, *RENAMED])
@@ -47,8 +51,12 @@ class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=rf"imagine:(?P<action>{_ACTION_PATTERN}):(?P<job_id>[0-9]+)",
 ):
-    def __init__(self, action: str, job_id: int) -> None:
-        label, emoji, style, row = ACTIONS[action]
+    def __init__(self, action: str, job_id: int, *, number: int | None = None) -> None:
+        """`number` labels a button that acts on one image of a set (U1, V1, ...)."""
+        label, icon, style, row = ACTIONS[action]
+        emoji: str | None = icon
+        if number is not None:
+            label, emoji, row = f"{PER_IMAGE[action]}{number}", None, PER_IMAGE_ROWS[action]
         super().__init__(
             discord.ui.Button(
                 label=label,
@@ -87,4 +95,20 @@ def result_view(job_id: int, size: Size | None = None) -> discord.ui.View:
         if action == "upscale" and size is not None and upscale_size(size) is None:
             continue
         view.add_item(ResultButton(action, job_id))
+    return view
+
+
+def set_view(first_job_id: int, images: list[tuple[int, int]], size: Size) -> discord.ui.View:
+    """The buttons under a set: per image (`(number, job_id)`), Upscale where a larger size
+    of the same shape exists and Vary; then Reroll, Details and Delete for the whole set."""
+    view = discord.ui.View(timeout=None)
+    for action in PER_IMAGE:
+        if action == "upscale" and upscale_size(size) is None:
+            continue
+        for number, job_id in images:
+            view.add_item(ResultButton(action, job_id, number=number))
+    for action in SET_ACTIONS:
+        button = ResultButton(action, first_job_id)
+        button.item.row = 2
+        view.add_item(button)
     return view

@@ -15,7 +15,7 @@ from bot.core.imaging import Reference, check_reference
 from bot.core.models import ReplyPlace, Requester
 from bot.core.prompt_flags import parse_prompt_flags
 from bot.core.refusals import Refused
-from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
+from bot.core.requests import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SEED
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
 from cogs._delivery.permissions import (
@@ -146,6 +146,7 @@ class Imagine(commands.Cog):
         seed="The same seed and prompt give the same image; -1 picks one at random",
         strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
         image="A picture to start from (JPEG, PNG, GIF or WebP)",
+        count="How many images to make at once, each with the next seed (1 if you leave it out)",
     )
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def imagine(
@@ -157,6 +158,7 @@ class Imagine(commands.Cog):
         seed: Range[int, -1, MAX_SEED] = -1,
         strength: Range[float, 0.0, 1.0] | None = None,
         image: discord.Attachment | None = None,
+        count: Range[int, 1, MAX_IMAGES_PER_REQUEST] = 1,
     ) -> None:
         """Make an image from a prompt, or remix a picture you attach."""
         await self.start(
@@ -167,6 +169,7 @@ class Imagine(commands.Cog):
             seed=seed,
             strength=strength,
             reference=as_reference(image) if image else None,
+            count=count,
         )
 
     async def imagine_from_image(
@@ -190,9 +193,11 @@ class Imagine(commands.Cog):
         seed: int = -1,
         strength: float | None = None,
         reference: Reference | None = None,
+        count: int = 1,
     ) -> None:
         """Turn the user's choices and the prompt's flags into a request (with the server's
-        defaults) and launch it. An option given explicitly wins over a flag."""
+        defaults) and launch it, `count` times over. An option given explicitly wins over a
+        flag."""
         flags = parse_prompt_flags(prompt)
         overridden = [
             name
@@ -213,7 +218,7 @@ class Imagine(commands.Cog):
             reference=reference,
         )
         note = options_won_line(overridden) if overridden else None
-        await launch(self.bot, interaction, request, note=note)
+        await launch(self.bot, interaction, request, count=count, note=note)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -257,10 +262,10 @@ class Imagine(commands.Cog):
             await message.reply(failure_line(refusal_text(refusal)), mention_author=False)
             return
         with self.bot.tracking(asyncio.current_task()):
-            async with releasing_if_unanswered(self.bot, job):
+            async with releasing_if_unanswered(self.bot, [job]):
                 reply = await MessageReply.post(anchor)
             await self.bot.services.delivery.reply_posted(job, ReplyPlace.message(reply.message_id))
-            await run_and_deliver(self.bot, job, reply, message.author)
+            await run_and_deliver(self.bot, [job], reply, message.author)
 
     async def _image_for(
         self, message: discord.Message

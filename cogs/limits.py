@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.core.limits import timezone_names
 from bot.core.refusals import Refused
+from bot.core.requests import MAX_IMAGES_PER_REQUEST
 from bot.discord_bot import ImagineBot
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed, trimmed
 
@@ -65,6 +66,8 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_monthly_budget_cents="Cents the server may spend per month (0 for no limit)",
         timezone="When days and months reset, e.g. Europe/Paris (UTC if unset)",
         spoilers="Outside age-restricted channels: show results, hide them, or make none",
+        max_images_per_request="How many images one /imagine may make at once (1 to 4)",
+        confirm_above_cents="Show the cost to confirm first when a request costs more (0: never)",
     )
     @app_commands.choices(
         spoilers=[
@@ -83,6 +86,8 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_monthly_budget_cents: Range[int, 0, 100_000_000] | None = None,
         timezone: str | None = None,
         spoilers: str | None = None,
+        max_images_per_request: Range[int, 1, MAX_IMAGES_PER_REQUEST] | None = None,
+        confirm_above_cents: Range[int, 0, 10_000_000] | None = None,
     ) -> None:
         """Change any of the limits; options you leave out stay as they are."""
         changes: dict[str, object] = {
@@ -93,9 +98,12 @@ class LimitsCog(commands.Cog, name="Limits"):
                 ("user_max_concurrent", user_max_concurrent),
                 ("guild_daily_budget_cents", guild_daily_budget_cents),
                 ("guild_monthly_budget_cents", guild_monthly_budget_cents),
+                ("max_images_per_request", max_images_per_request),
             )
             if value is not None
         }
+        if confirm_above_cents is not None:
+            changes["confirm_above_cents"] = confirm_above_cents or None
         if timezone is not None:
             if timezone not in timezone_names() and timezone.upper() != "UTC":
                 shown = discord.utils.escape_markdown(trimmed(timezone, 60))

@@ -17,7 +17,7 @@ from bot.core.models import Job, JobState, ShardScope
 from bot.core.ports import StorageUnavailable
 from bot.discord_bot import RECOVERY_COG, ImagineBot
 from bot.vibedream import VibeDreamError
-from cogs._delivery.flow import deliver_failure, deliver_result
+from cogs._delivery.flow import Outcome, deliver_outcomes
 from cogs._delivery.replies import ResumedReply
 from cogs._render import MAY_HAVE_BEEN_CHARGED, NOT_MADE, NOT_STARTED
 
@@ -51,38 +51,44 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
             )
             if jobs:
                 log.info("Recovering %d jobs left by a stopped process", len(jobs))
+            sets = _as_sets(jobs)
             outcomes = await asyncio.gather(
-                *(self._recover(job) for job in jobs), return_exceptions=True
+                *(self._recover(members) for members in sets), return_exceptions=True
             )
-            for job, outcome in zip(jobs, outcomes, strict=True):
+            for members, outcome in zip(sets, outcomes, strict=True):
                 if isinstance(outcome, Exception):
-                    log.error("could not recover job %s", job.id, exc_info=outcome)
+                    ids = ", ".join(str(job.id) for job in members)
+                    log.error("could not recover job %s", ids, exc_info=outcome)
             if len(jobs) < CLAIMS_PER_PASS:
                 return
 
-    async def _recover(self, job: Job) -> None:
-        if job.created_at < time.time() - LOOK_BACK_SECONDS:
-            await self._settle_quietly(job)
+    async def _recover(self, jobs: list[Job]) -> None:
+        """Settle a job, or a set, and deliver what became of it in its one reply."""
+        if jobs[0].created_at < time.time() - LOOK_BACK_SECONDS:
+            for job in jobs:
+                await self._settle_quietly(job)
             return
-        reply = ResumedReply(self.bot, job)
+        with self.bot.tracking(asyncio.current_task()):
+            outcomes = await asyncio.gather(*(self._outcome(job) for job in jobs))
+            requester = self.bot.get_user(jobs[0].requester.user_id)
+            reply = ResumedReply(self.bot, jobs[0])
+            await deliver_outcomes(self.bot, jobs, outcomes, reply, requester)
+
+    async def _outcome(self, job: Job) -> Outcome:
+        """End a job left open, or finish it: its image, or what to tell its requester."""
         runner = self.bot.services.runner
         if job.state is JobState.RESERVED:
             await runner.release(job, "restarted")
-            await deliver_failure(self.bot, job, reply, NOT_STARTED)
-        elif job.state is JobState.SUBMITTING:
+            return NOT_STARTED
+        if job.state is JobState.SUBMITTING:
             await runner.give_up_on_unknown_outcome(job)
-            await deliver_failure(self.bot, job, reply, MAY_HAVE_BEEN_CHARGED)
-        elif job.state in (JobState.SUBMITTED, JobState.COMPLETED):
-            with self.bot.tracking(asyncio.current_task()):
-                try:
-                    result = await runner.resume(job)
-                except VibeDreamError as error:
-                    await deliver_failure(self.bot, job, reply, error.user_message)
-                    return
-                requester = self.bot.get_user(job.requester.user_id)
-                await deliver_result(self.bot, job, result, reply, requester)
-        else:
-            await deliver_failure(self.bot, job, reply, NOT_MADE)
+            return MAY_HAVE_BEEN_CHARGED
+        if job.state in (JobState.SUBMITTED, JobState.COMPLETED):
+            try:
+                return await runner.resume(job)
+            except VibeDreamError as error:
+                return error.user_message
+        return NOT_MADE
 
     async def _settle_quietly(self, job: Job) -> None:
         """Too old to announce: end it on the books as it stands, and tell nobody."""
@@ -94,6 +100,14 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
         elif job.state is JobState.SUBMITTED:
             await runner.abandon(job)
         await self.bot.services.delivery.delivered(job)
+
+
+def _as_sets(jobs: list[Job]) -> list[list[Job]]:
+    """Claimed jobs grouped as they were asked for: a set is delivered in one message."""
+    sets: dict[int, list[Job]] = {}
+    for job in jobs:
+        sets.setdefault(job.batch_id or -job.id, []).append(job)
+    return [sorted(members, key=lambda job: job.id) for members in sets.values()]
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -46,27 +46,30 @@ class Results(commands.Cog, name=RESULTS_COG):
                 case "reroll":
                     await self.reroll(interaction, job)
                 case "details":
-                    await interaction.response.send_message(
-                        embed=job_details_embed(job), ephemeral=True
-                    )
+                    jobs = await self._set_of(job)
+                    embeds = [job_details_embed(member) for member in jobs]
+                    await interaction.response.send_message(embeds=embeds, ephemeral=True)
                 case "delete":
                     await self.delete(interaction, job)
         except Exception as error:  # buttons have no command tree: report here
             await report_error(interaction, error)
 
     async def reroll(self, interaction: discord.Interaction, job: Job) -> None:
-        """The same request with a new seed, as a new job of the clicker's."""
-        await launch(self.bot, interaction, job.request.model_copy(update={"seed": -1}))
+        """The same request with a new seed (as many images as the set had), as the clicker's."""
+        count = len(await self._set_of(job))
+        await launch(
+            self.bot, interaction, job.request.model_copy(update={"seed": -1}), count=count
+        )
 
     async def vary(self, interaction: discord.Interaction, job: Job, kind: Variation) -> None:
         """Image-to-image from this result with a new seed, as a new job of the clicker's."""
         await launch(
-            self.bot, interaction, variation(job.request, self._image(interaction).url, kind)
+            self.bot, interaction, variation(job.request, self._image(interaction, job).url, kind)
         )
 
     async def upscale(self, interaction: discord.Interaction, job: Job) -> None:
         """This result redrawn at the largest size of its shape, labelled as what it is."""
-        request = upscale(job.request, self._image(interaction).url)
+        request = upscale(job.request, self._image(interaction, job).url)
         if request is None:
             raise Refused(ALREADY_LARGEST)
         await launch(self.bot, interaction, request, note=upscale_note(request.size))
@@ -74,7 +77,7 @@ class Results(commands.Cog, name=RESULTS_COG):
     async def remix(self, interaction: discord.Interaction, job: Job) -> None:
         """A modal prefilled with the prompt and strength; this result is the reference."""
         requester_for(self.bot, interaction)  # refuse before the modal, not after it
-        reference = as_reference(self._image(interaction))
+        reference = as_reference(self._image(interaction, job))
         check_reference(reference)
         imagine = self.bot.get_cog("Imagine")
         if not isinstance(imagine, Imagine):
@@ -100,13 +103,26 @@ class Results(commands.Cog, name=RESULTS_COG):
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
 
+    async def _set_of(self, job: Job) -> list[Job]:
+        """The job's set, or the job alone."""
+        if job.batch_id is None:
+            return [job]
+        return await self.bot.services.ledger.jobs_in_batch(job.batch_id)
+
     @staticmethod
-    def _image(interaction: discord.Interaction) -> discord.Attachment:
-        """The result's image: the first attachment of the message the button is on."""
+    def _image(interaction: discord.Interaction, job: Job) -> discord.Attachment:
+        """The job's image on the message the button is on (named after the job; results
+        posted before sets have only theirs)."""
         message = interaction.message
         if message is None or not message.attachments:
             raise Refused(NO_IMAGE_LEFT)
-        return message.attachments[0]
+        named = f"imagine-{job.id}."
+        for attachment in message.attachments:
+            if attachment.filename.removeprefix("SPOILER_").startswith(named):
+                return attachment
+        if len(message.attachments) == 1:
+            return message.attachments[0]
+        raise Refused(NO_IMAGE_LEFT)
 
 
 async def setup(bot: ImagineBot) -> None:

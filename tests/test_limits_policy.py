@@ -95,3 +95,39 @@ def test_cooldown_reports_when_it_ends() -> None:
             expected_cents=1,
         )
     assert caught.value.resets_at == datetime.fromtimestamp(last + 60, UTC)
+
+
+@pytest.mark.parametrize(
+    ("limits", "usage", "fits"),
+    [
+        (Limits(user_daily_images=3), Usage(1, None, 0, 0, 0), 2),
+        (Limits(user_max_concurrent=2), Usage(0, None, 1, 0, 0), 1),
+        (Limits(guild_daily_budget_cents=10), Usage(0, None, 0, 4, 4), 2),
+        (Limits(guild_monthly_budget_cents=100), Usage(0, None, 0, 0, 97), 1),
+    ],
+)
+def test_a_set_that_does_not_fit_is_refused_whole_saying_how_many_would(
+    limits: Limits, usage: Usage, fits: int
+) -> None:
+    """Four images at 3¢ against each limit: refused whole, naming how many would fit; that
+    many are admitted."""
+    window = periods(NOW, zone(None))
+    with pytest.raises(LimitReached) as caught:
+        check_admission(limits, usage, window, now=NOW, exempt=False, expected_cents=3, count=4)
+    assert f"Only {fits} of the 4 images you asked for would fit." in caught.value.message
+    check_admission(limits, usage, window, now=NOW, exempt=False, expected_cents=3, count=fits)
+
+
+def test_a_set_with_no_room_at_all_just_says_the_limit() -> None:
+    window = periods(NOW, zone(None))
+    with pytest.raises(LimitReached) as caught:
+        check_admission(
+            Limits(user_daily_images=3),
+            Usage(3, None, 0, 0, 0),
+            window,
+            now=NOW,
+            exempt=False,
+            expected_cents=1,
+            count=2,
+        )
+    assert caught.value.message == "You've used your 3 images for today on this server."

@@ -97,9 +97,26 @@ class Admission:
         Raises Refused (LimitReached, ChannelNotAllowed, BlockedPrompt) without recording
         anything. Fast: call it before replying, so that a refusal can still be private.
         """
+        [job] = await self.admit_set(requester, request, 1, role_ids=role_ids, reply=reply)
+        return job
+
+    async def admit_set(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        count: int,
+        *,
+        role_ids: Collection[int] = (),
+        reply: ReplyPlace = NO_REPLY,
+    ) -> list[Job]:
+        """`count` images of one request with seeds s, s+1, ...: admitted together under every
+        limit, or refused whole (saying how many would fit)."""
         if not self._admitting:
             raise Refused(RESTARTING)
         limits = await self._policy.limits_for(requester.guild_id)
+        cap = await self._policy.max_images_per_request(requester.guild_id)
+        if count > cap:
+            raise Refused(f"This server allows up to {cap} images per request.")
         check_request(limits, requester.channel_id, request.prompt)
         now = datetime.fromtimestamp(self._wall_clock(), UTC)
         window = periods(now, limits.timezone)
@@ -107,12 +124,14 @@ class Admission:
         expected = self._pricing.expected_cents
 
         def within_limits(usage: Usage) -> None:
-            check_admission(limits, usage, window, now=now, exempt=exempt, expected_cents=expected)
+            check_admission(
+                limits, usage, window, now=now, exempt=exempt, expected_cents=expected, count=count
+            )
 
         try:
-            job = await self._ledger.reserve_job(
+            jobs = await self._ledger.reserve_jobs(
                 requester,
-                self.with_concrete_seed(request),
+                self.seeded_set(request, count),
                 reserved_cents=expected,
                 counted_since=(window.day_start.timestamp(), window.month_start.timestamp()),
                 admit=within_limits,
@@ -122,8 +141,17 @@ class Admission:
         except StorageUnavailable:
             log.exception("could not record a job for user %s", requester.user_id)
             raise Refused(LEDGER_DOWN) from None
-        self._leases.hold(job.id)
-        return job
+        for job in jobs:
+            self._leases.hold(job.id)
+        return jobs
+
+    def seeded_set(self, request: GenerationRequest, count: int) -> list[GenerationRequest]:
+        """The requests of a set: seeds s, s+1, ... from the request's (or a drawn) seed."""
+        first = self.with_concrete_seed(request).seed
+        return [
+            request.model_copy(update={"seed": (first + offset) % (MAX_SEED + 1)})
+            for offset in range(count)
+        ]
 
     def stop_admitting(self) -> None:
         """Refuse new jobs from now on: the bot is shutting down."""

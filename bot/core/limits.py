@@ -1,11 +1,13 @@
 """The limits a server sets on spending, and the check every job passes before it is admitted.
 
-Pure policy: the numbers come from the ledger (bot/db.py), which runs `check_admission` inside
-the same transaction that records the job, so concurrent requests cannot overshoot a limit.
+Pure policy: the numbers come from the ledger (the storage adapters), which runs
+`check_admission` inside the same transaction that records the jobs, so concurrent requests
+cannot overshoot a limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -117,35 +119,75 @@ def check_admission(
     now: datetime,
     exempt: bool,
     expected_cents: int,
+    count: int = 1,
 ) -> None:
-    """Raise LimitReached, naming the limit and when it resets, if this job would break one."""
+    """Raise LimitReached, naming the limit and when it resets, if these `count` images would
+    break one; a set that does not fit is refused whole, saying how many would."""
+    for room, refusal in _rooms(
+        limits, usage, periods, now=now, exempt=exempt, cents=expected_cents
+    ):
+        if room < count:
+            if 0 < room < count:
+                refusal.message += f" Only {room} of the {count} images you asked for would fit."
+            raise refusal
+
+
+def _rooms(
+    limits: Limits, usage: Usage, periods: Periods, *, now: datetime, exempt: bool, cents: int
+) -> Iterator[tuple[int, LimitReached]]:
+    """Each limit in force: how many more images it allows now, and the refusal if too few."""
     if not exempt:
-        if limits.user_daily_images is not None and (
-            usage.user_jobs_today >= limits.user_daily_images
-        ):
-            raise LimitReached(
-                f"You've used your {limits.user_daily_images} images for today on this server.",
-                periods.day_end,
+        cap = limits.user_daily_images
+        if cap is not None:
+            yield (
+                cap - usage.user_jobs_today,
+                LimitReached(
+                    f"You've used your {cap} images for today on this server."
+                    if usage.user_jobs_today >= cap
+                    else f"You have {cap - usage.user_jobs_today} of your {cap} images left today.",
+                    periods.day_end,
+                ),
             )
-        if limits.user_cooldown_seconds is not None and usage.user_last_job_at is not None:
-            ready = usage.user_last_job_at + limits.user_cooldown_seconds
+        cooldown = limits.user_cooldown_seconds
+        if cooldown is not None and usage.user_last_job_at is not None:
+            ready = usage.user_last_job_at + cooldown
             if now.timestamp() < ready:
-                raise LimitReached(
-                    f"This server has a {limits.user_cooldown_seconds}s cooldown between images.",
-                    datetime.fromtimestamp(ready, UTC),
+                yield (
+                    0,
+                    LimitReached(
+                        f"This server has a {cooldown}s cooldown between images.",
+                        datetime.fromtimestamp(ready, UTC),
+                    ),
                 )
-        if limits.user_max_concurrent is not None and (
-            usage.user_jobs_in_flight >= limits.user_max_concurrent
-        ):
-            raise LimitReached(
-                f"You already have {usage.user_jobs_in_flight} images in progress; "
-                "wait for one to finish."
+        cap = limits.user_max_concurrent
+        if cap is not None:
+            busy = usage.user_jobs_in_flight
+            yield (
+                cap - busy,
+                LimitReached(
+                    f"You already have {busy} images in progress; wait for one to finish."
+                    if busy
+                    else f"This server lets you make {cap} images at a time."
+                ),
             )
-    budget = limits.guild_daily_budget_cents
-    if budget is not None and usage.guild_cents_today + expected_cents > budget:
-        raise LimitReached("This server has spent its image budget for today.", periods.day_end)
-    budget = limits.guild_monthly_budget_cents
-    if budget is not None and usage.guild_cents_this_month + expected_cents > budget:
-        raise LimitReached(
-            "This server has spent its image budget for this month.", periods.month_end
-        )
+    per_image = max(cents, 1)
+    for budget, spent, period, resets_at in (
+        (limits.guild_daily_budget_cents, usage.guild_cents_today, "today", periods.day_end),
+        (
+            limits.guild_monthly_budget_cents,
+            usage.guild_cents_this_month,
+            "this month",
+            periods.month_end,
+        ),
+    ):
+        if budget is not None:
+            room = (budget - spent) // per_image
+            yield (
+                room,
+                LimitReached(
+                    f"This server has spent its image budget for {period}."
+                    if room < 1
+                    else f"This server's image budget for {period} is nearly spent.",
+                    resets_at,
+                ),
+            )

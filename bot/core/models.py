@@ -103,6 +103,7 @@ class Job:
     reply: ReplyPlace
     delivered_at: float | None
     lease: Lease | None = None
+    batch_id: int | None = None  # the first job of the set it belongs to, if asked for several
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class GuildSettings:
     # Outside age-restricted channels: None shows results, "spoiler" hides them behind a
     # spoiler, "refuse" makes none there.
     spoiler_policy: str | None = None
+    max_images_per_request: int | None = None  # the `count` a member may ask for; None: 4
+    # Ask the member to confirm, privately, before one request spends more than this.
+    confirm_above_cents: int | None = None
 
 
 # The settings a moderator may change.

@@ -11,7 +11,7 @@ from bot.core.blocklist import BlockList
 from bot.core.limits import NO_LIMITS, Limits, zone
 from bot.core.models import GUILD_SETTING_FIELDS, GuildConfig, GuildSettings
 from bot.core.ports import GuildConfigStore
-from bot.core.requests import OutputFormat, Size
+from bot.core.requests import MAX_IMAGES_PER_REQUEST, OutputFormat, Size
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,18 @@ class GuildPolicy:
             settings.default_size or self._defaults.size,
             settings.default_format or self._defaults.output_format,
         )
+
+    async def max_images_per_request(self, guild_id: int | None) -> int:
+        """How many images one request may ask for here."""
+        if guild_id is None:
+            return MAX_IMAGES_PER_REQUEST
+        return (await self.settings(guild_id)).max_images_per_request or MAX_IMAGES_PER_REQUEST
+
+    async def confirm_above_cents(self, guild_id: int | None) -> int | None:
+        """Above what cost a request is shown first, to be confirmed; None: never asked."""
+        if guild_id is None:
+            return None
+        return (await self.settings(guild_id)).confirm_above_cents
 
     async def limits_for(self, guild_id: int | None) -> Limits:
         """The limits in force for a server: its own settings over the bot-wide defaults."""

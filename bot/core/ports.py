@@ -3,7 +3,7 @@ these; the core and the cogs see only the protocols."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from bot.core.limits import Usage
@@ -34,21 +34,22 @@ class JobLedger(Protocol):
     Writes that name an `owner` happen only while that owner holds the job's lease, and say
     whether they did."""
 
-    async def reserve_job(
+    async def reserve_jobs(
         self,
         requester: Requester,
-        request: GenerationRequest,
+        requests: Sequence[GenerationRequest],
         *,
         reserved_cents: int,
         counted_since: tuple[float, float],
         admit: AdmissionCheck,
         reply: ReplyPlace,
         lease: Lease,
-    ) -> Job:
+    ) -> list[Job]:
         """Atomically: read the usage counted from the Unix times `counted_since` (the start
-        of the day and of the month), let `admit` refuse, else insert the job as reserved
-        under `lease`. Concurrent calls for one server are serialised, so none can overshoot
-        a limit."""
+        of the day and of the month), let `admit` refuse, else insert one job per request as
+        reserved (each at `reserved_cents`) under `lease`; several make a set, each carrying
+        the first one's id as `batch_id`. Concurrent calls for one server are serialised, so
+        none can overshoot a limit."""
         ...
 
     async def mark_submitting(self, job_id: int, owner: str) -> bool:
@@ -75,6 +76,10 @@ class JobLedger(Protocol):
         ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def jobs_in_batch(self, batch_id: int) -> list[Job]:
+        """The jobs of one set, in the order they were asked for."""
+        ...
 
     async def jobs_in_flight(self) -> list[Job]:
         """Jobs not yet ended, oldest first."""

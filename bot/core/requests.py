@@ -14,6 +14,7 @@ SIZES: tuple[Size, ...] = get_args(Size)
 FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 MAX_SEED = 2_147_483_647
 MAX_PROMPT_LENGTH = 1500
+MAX_IMAGES_PER_REQUEST = 4  # one message shows up to four as a grid
 CONTENT_TYPES: dict[OutputFormat, str] = {
     "jpeg": "image/jpeg",
     "png": "image/png",

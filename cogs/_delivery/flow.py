@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import discord
 
@@ -26,8 +26,9 @@ from cogs._render import (
     failure_line,
     mod_log_embed,
     result_embed,
+    set_embed,
 )
-from cogs._result_buttons import result_view
+from cogs._result_buttons import result_view, set_view
 
 log = logging.getLogger(__name__)
 
@@ -37,54 +38,55 @@ async def launch(
     interaction: discord.Interaction,
     request: GenerationRequest,
     *,
+    count: int = 1,
     note: str | None = None,
 ) -> None:
-    """Admit the job (a refusal stays private), answer publicly at once, then run it. A `note`
-    is shown above the result."""
+    """Admit the job, or the set of `count` (a refusal stays private), answer publicly at once,
+    then run it. A `note` is shown above the result."""
     requester = requester_for(bot, interaction)
     await spoiler_policy_for(bot, interaction.guild_id, interaction.channel)  # may refuse
     reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
-    job = await bot.services.admission.admit(
-        requester, request, role_ids=role_ids(interaction.user), reply=reply
+    jobs = await bot.services.admission.admit_set(
+        requester, request, count, role_ids=role_ids(interaction.user), reply=reply
     )
     with bot.tracking(asyncio.current_task()):
-        async with releasing_if_unanswered(bot, job):
+        async with releasing_if_unanswered(bot, jobs):
             await interaction.response.defer(thinking=True)
-        await run_and_deliver(bot, job, InteractionReply(interaction), interaction.user, note)
+        await run_and_deliver(bot, jobs, InteractionReply(interaction), interaction.user, note)
 
 
 @contextlib.asynccontextmanager
-async def releasing_if_unanswered(bot: ImagineBot, job: Job) -> AsyncIterator[None]:
-    """Around the first answer to an admitted job: if it fails (the interaction expired,
-    Discord erred, the message replied to is gone), nobody can see the job, so release its
-    reservation at once rather than leave the member's limits held by it."""
+async def releasing_if_unanswered(bot: ImagineBot, jobs: Sequence[Job]) -> AsyncIterator[None]:
+    """Around the first answer to admitted jobs: if it fails (the interaction expired,
+    Discord erred, the message replied to is gone), nobody can see them, so release their
+    reservations at once rather than leave the member's limits held by them."""
     try:
         yield
     except BaseException:
-        await bot.services.runner.release(job, "NoReply")
-        await bot.services.delivery.delivered(job)
+        for job in jobs:
+            await bot.services.runner.release(job, "NoReply")
+            await bot.services.delivery.delivered(job)
         raise
+
+
+# What became of each job of a set: its image, or why there is none.
+Outcome = JobResult | str
 
 
 async def run_and_deliver(
     bot: ImagineBot,
-    job: Job,
+    jobs: Sequence[Job],
     reply: Reply,
     requester: discord.abc.User,
     note: str | None = None,
 ) -> None:
-    """Execute an admitted job with live progress, then deliver its outcome."""
-
-    progress = LiveProgress(reply)
+    """Execute admitted jobs (one, or a set) together with live progress in one reply, then
+    deliver their outcomes in one message."""
+    progress = LiveProgress(reply, jobs=len(jobs))
     try:
-        result = await bot.services.runner.execute(job, progress.on_event)
-    except (VibeDreamError, LedgerUnavailable) as error:
-        await progress.stop()  # the failure line must be the last edit
-        log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
-        await deliver_failure(bot, job, reply, error.user_message)
-        return
+        outcomes = await asyncio.gather(*(_run(bot, job, progress, requester) for job in jobs))
     except (asyncio.CancelledError, ShuttingDown) as stopping:
-        # The ledger keeps the job for the next start to deliver or release.
+        # The ledger keeps the jobs for the next start to deliver or release.
         await progress.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(reply.show(WILL_DELIVER_AFTER_RESTART)), 2)
@@ -92,46 +94,85 @@ async def run_and_deliver(
             raise
         return
     finally:
-        await progress.stop()  # returns at once when already stopped
-    await deliver_result(bot, job, result, reply, requester, note)
+        await progress.stop()  # the outcome must be the last edit
+    await deliver_outcomes(bot, jobs, outcomes, reply, requester, note)
 
 
-async def deliver_result(
+async def _run(
+    bot: ImagineBot, job: Job, progress: LiveProgress, requester: discord.abc.User
+) -> Outcome:
+    try:
+        return await bot.services.runner.execute(job, progress.on_event)
+    except (VibeDreamError, LedgerUnavailable) as error:
+        log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
+        return error.user_message
+
+
+async def deliver_outcomes(
     bot: ImagineBot,
-    job: Job,
-    result: JobResult,
+    jobs: Sequence[Job],
+    outcomes: Sequence[Outcome],
     reply: Reply,
     requester: discord.abc.User | None,
     note: str | None = None,
 ) -> None:
-    """Post the image with its details and buttons, fitted to the upload limit, under `note`
-    if there is one."""
-    limit = reply.filesize_limit
-    fits = len(result.image.data) <= limit
-    fitted = result.image if fits else await asyncio.to_thread(fit_for_upload, result.image, limit)
-    if fitted is None:
-        log.warning("job %s: image too large for a %d-byte limit", job.id, reply.filesize_limit)
-        await deliver_failure(bot, job, reply, TOO_LARGE)
+    """Post the images with their details and buttons in one message, each fitted to the
+    upload limit, under `note` if there is one; or, if none was made, why."""
+    limit = reply.filesize_limit // len(jobs)  # the images share one upload
+    made: list[tuple[int, Job, JobResult]] = []  # by image number, from 1
+    failures: dict[int, str] = {}
+    for number, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True), start=1):
+        fitted = await _fitted(job, outcome, limit)
+        if isinstance(fitted, str):
+            failures[number] = fitted
+        else:
+            made.append((number, job, fitted))
+    if not made:
+        await _fail_all(bot, jobs, reply, next(iter(failures.values())))
         return
-    result = dataclasses.replace(result, image=fitted)
-    channel = bot.get_channel(job.requester.channel_id)
-    spoiler = await spoiler_policy_for(bot, job.requester.guild_id, channel)
+    first = jobs[0]
+    channel = bot.get_channel(first.requester.channel_id)
+    spoiler = await spoiler_policy_for(bot, first.requester.guild_id, channel)
     # Discord hides a file whose name starts SPOILER_; an embed would show it, so none holds it.
     prefix = "SPOILER_" if spoiler else ""
-    image = ImageFile(fitted.data, f"{prefix}imagine-{job.id}.{fitted.extension}")
-    embed = result_embed(
-        result,
-        None if spoiler else image.filename,
-        requester,
-        reference_url=job.request.image,
-    )
-    shown = await reply.finish(note or "", embed, image, result_view(job.id, job.request.size))
-    await _delivered(bot, job, shown, failure=None)
+    images = [
+        ImageFile(result.image.data, f"{prefix}imagine-{job.id}.{result.image.extension}")
+        for _, job, result in made
+    ]
+    if len(jobs) == 1:
+        shown_image = None if spoiler else images[0].filename
+        embed = result_embed(made[0][2], shown_image, requester, reference_url=first.request.image)
+        view = result_view(first.id, first.request.size)
+    else:
+        numbered = [(number, result) for number, _, result in made]
+        embed = set_embed(numbered, failures, requester, reference_url=first.request.image)
+        view = set_view(first.id, [(number, job.id) for number, job, _ in made], first.request.size)
+    shown = await reply.finish(note or "", embed, images, view)
+    for number, job in enumerate(jobs, start=1):
+        await _delivered(bot, job, shown, failure=failures.get(number))
+
+
+async def _fitted(job: Job, outcome: Outcome, limit: int) -> JobResult | str:
+    """The result with its image under `limit` bytes, or why it cannot be delivered."""
+    if isinstance(outcome, str):
+        return outcome
+    if len(outcome.image.data) <= limit:
+        return outcome
+    fitted = await asyncio.to_thread(fit_for_upload, outcome.image, limit)
+    if fitted is None:
+        log.warning("job %s: image too large for a %d-byte limit", job.id, limit)
+        return TOO_LARGE
+    return dataclasses.replace(outcome, image=fitted)
+
+
+async def _fail_all(bot: ImagineBot, jobs: Sequence[Job], reply: Reply, message: str) -> None:
+    shown = await reply.finish(failure_line(message))
+    for job in jobs:
+        await _delivered(bot, job, shown, failure=message)
 
 
 async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
-    shown = await reply.finish(failure_line(message))
-    await _delivered(bot, job, shown, failure=message)
+    await _fail_all(bot, [job], reply, message)
 
 
 async def _delivered(

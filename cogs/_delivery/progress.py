@@ -11,9 +11,9 @@ from collections.abc import Callable
 import discord
 
 from bot.core.polling import Estimate
-from bot.core.runner import JobEvent, Queued, Submitted
+from bot.core.runner import Downloading, JobEvent, Queued, Submitted
 from cogs._delivery.replies import Reply
-from cogs._render import progress_line, waiting_line
+from cogs._render import progress_line, set_progress_line, waiting_line
 
 log = logging.getLogger(__name__)
 
@@ -24,38 +24,47 @@ class LiveProgress:
     """Keeps a reply's progress line current, editing only to say something new: nothing for
     the first interval (the deferred reply already shows the bot is working, and most images
     are done by then), then the place in line while the job waits, or the progress while it
-    generates; at most one edit per interval, none after `stop`."""
+    generates; at most one edit per interval, none after `stop`. A set of `jobs` shares the
+    one line."""
 
     def __init__(
         self,
         reply: Reply,
         *,
+        jobs: int = 1,
         interval: float = EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reply = reply
+        self._count = jobs
         self._interval = interval
         self._clock = clock
-        self._place_in_line: Callable[[], int | None] = lambda: None
-        self._estimate: Estimate | None = None
-        self._generating_since: float | None = None
+        self._places_in_line: list[Callable[[], int | None]] = []
+        self._generating: dict[int, tuple[float, Estimate]] = {}  # job id: since, estimate
+        self._done: set[int] = set()
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def on_event(self, event: JobEvent) -> None:
-        if isinstance(event, Queued) and self._task is None:
-            self._place_in_line = event.place_in_line
-            self._task = asyncio.create_task(self._keep_current())
+        if isinstance(event, Queued):
+            self._places_in_line.append(event.place_in_line)
+            if self._task is None:
+                self._task = asyncio.create_task(self._keep_current())
         elif isinstance(event, Submitted):
-            self._estimate, self._generating_since = event.estimate, self._clock()
+            self._generating[event.job_id] = (self._clock(), event.estimate)
+        elif isinstance(event, Downloading):
+            self._done.add(event.job_id)
 
     def _line(self) -> str | None:
         """What the reply should say now; None when nothing worth an edit has changed."""
-        if self._generating_since is not None:
-            elapsed = self._clock() - self._generating_since
-            return progress_line(elapsed, self._estimate)
-        place = self._place_in_line()
-        return waiting_line(place) if place is not None else None
+        if self._generating:
+            since, estimate = min(self._generating.values(), key=lambda started: started[0])
+            elapsed = self._clock() - since
+            if self._count == 1:
+                return progress_line(elapsed, estimate)
+            return set_progress_line(len(self._done), self._count, elapsed, estimate)
+        places = [place for place in (tell() for tell in self._places_in_line) if place]
+        return waiting_line(min(places)) if places else None
 
     async def _keep_current(self) -> None:
         shown = None

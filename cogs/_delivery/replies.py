@@ -8,6 +8,7 @@ import dataclasses
 import io
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 import discord
@@ -49,7 +50,7 @@ class Reply(Protocol):
         self,
         content: str,
         embed: discord.Embed | None = None,
-        image: ImageFile | None = None,
+        images: Sequence[ImageFile] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         """Replace everything with the final state; returns the message now showing it."""
@@ -70,12 +71,15 @@ def token_gone(error: discord.HTTPException) -> bool:
 
 
 def _final_fields(
-    content: str, embed: discord.Embed | None, image: ImageFile | None, view: discord.ui.View | None
+    content: str,
+    embed: discord.Embed | None,
+    images: Sequence[ImageFile],
+    view: discord.ui.View | None,
 ) -> dict[str, Any]:
     return {
         "content": content,
         "embeds": [embed] if embed else [],
-        "attachments": [image.to_file()] if image else [],
+        "attachments": [image.to_file() for image in images],
         "view": view,
     }
 
@@ -85,7 +89,7 @@ async def _post_for(
     user_id: int,
     content: str,
     embed: discord.Embed | None,
-    image: ImageFile | None,
+    images: Sequence[ImageFile],
     view: discord.ui.View | None,
 ) -> discord.Message:
     """Post the outcome as a new channel message that notifies the requester, and nobody else
@@ -94,7 +98,7 @@ async def _post_for(
     return await channel.send(
         content=f"<@{user_id}> {content}".strip(),
         embed=embed or discord.utils.MISSING,
-        file=image.to_file() if image else discord.utils.MISSING,
+        files=[image.to_file() for image in images],
         view=view or discord.utils.MISSING,
         allowed_mentions=discord.AllowedMentions(
             everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
@@ -124,17 +128,17 @@ class InteractionReply:
         self,
         content: str,
         embed: discord.Embed | None = None,
-        image: ImageFile | None = None,
+        images: Sequence[ImageFile] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         if self._token_usable():
-            edited = await self._edit(**_final_fields(content, embed, image, view))
+            edited = await self._edit(**_final_fields(content, embed, images, view))
             if edited is not None:
                 return edited
         channel = self._interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             raise RuntimeError("interaction has no channel to post in")
-        return await _post_for(channel, self._interaction.user.id, content, embed, image, view)
+        return await _post_for(channel, self._interaction.user.id, content, embed, images, view)
 
     async def _edit(self, **fields: Any) -> discord.Message | None:
         try:
@@ -176,10 +180,10 @@ class MessageReply:
         self,
         content: str,
         embed: discord.Embed | None = None,
-        image: ImageFile | None = None,
+        images: Sequence[ImageFile] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
-        return await self._message.edit(**_final_fields(content, embed, image, view))
+        return await self._message.edit(**_final_fields(content, embed, images, view))
 
 
 class ResumedReply:
@@ -204,11 +208,11 @@ class ResumedReply:
         self,
         content: str,
         embed: discord.Embed | None = None,
-        image: ImageFile | None = None,
+        images: Sequence[ImageFile] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         reply = self._job.reply
-        fields = _final_fields(content, embed, image, view)
+        fields = _final_fields(content, embed, images, view)
         if reply.kind is ReplyKind.MESSAGE and reply.message_id is not None:
             return await self._channel.get_partial_message(reply.message_id).edit(**fields)
         if (
@@ -225,7 +229,7 @@ class ResumedReply:
                 if not token_gone(error):
                     raise
         user_id = self._job.requester.user_id
-        return await _post_for(self._channel, user_id, content, embed, image, view)
+        return await _post_for(self._channel, user_id, content, embed, images, view)
 
 
 def filesize_limit(guild: discord.Guild | None) -> int:

@@ -42,9 +42,9 @@ async def reserve(
     cents: int = 1,
     reply: ReplyPlace = NO_REPLY,
 ) -> int:
-    job = await storage.reserve_job(
+    [job] = await storage.reserve_jobs(
         requester,
-        REQUEST,
+        [REQUEST],
         reserved_cents=cents,
         counted_since=(0.0, 0.0),
         admit=admit_all,
@@ -132,9 +132,9 @@ async def test_admission_is_exact_under_concurrency(open_adapter: OpenStorage) -
 
         async def one(index: int, guild: Requester = guild) -> bool:
             try:
-                await connections[index % 2].reserve_job(
+                await connections[index % 2].reserve_jobs(
                     guild,
-                    REQUEST,
+                    [REQUEST],
                     reserved_cents=1,
                     counted_since=(0.0, 0.0),
                     admit=within_budget,
@@ -166,9 +166,9 @@ async def test_admission_sees_the_usage_it_is_asked_about(storage: Storage) -> N
         raise LimitReached("just looking")
 
     with pytest.raises(LimitReached):
-        await storage.reserve_job(
+        await storage.reserve_jobs(
             ALICE,
-            REQUEST,
+            [REQUEST],
             reserved_cents=1,
             counted_since=(0.0, 0.0),
             admit=look,
@@ -180,6 +180,46 @@ async def test_admission_sees_the_usage_it_is_asked_about(storage: Storage) -> N
     assert usage.user_last_job_at is not None
     assert usage.guild_cents_today == usage.guild_cents_this_month == 3 + 1
     assert len(await storage.jobs_in_flight()) == 2  # a refusal recorded nothing
+
+
+async def test_a_set_is_recorded_together_or_not_at_all(storage: Storage) -> None:
+    """Several images of one request: one admission, each job knowing its set."""
+    requests = [REQUEST.model_copy(update={"seed": seed}) for seed in (7, 8, 9)]
+    seen: list[Usage] = []
+
+    def refuse(usage: Usage) -> None:
+        seen.append(usage)
+        raise LimitReached("no room")
+
+    with pytest.raises(LimitReached):
+        await storage.reserve_jobs(
+            ALICE,
+            requests,
+            reserved_cents=2,
+            counted_since=(0.0, 0.0),
+            admit=refuse,
+            reply=NO_REPLY,
+            lease=LEASE,
+        )
+    assert len(seen) == 1 and await storage.total_charged_cents() == 0
+
+    jobs = await storage.reserve_jobs(
+        ALICE,
+        requests,
+        reserved_cents=2,
+        counted_since=(0.0, 0.0),
+        admit=admit_all,
+        reply=NO_REPLY,
+        lease=LEASE,
+    )
+    first = jobs[0].id
+    assert [job.batch_id for job in jobs] == [first] * 3
+    assert [job.request.seed for job in jobs] == [7, 8, 9]
+    assert await storage.jobs_in_batch(first) == jobs
+    assert await storage.total_charged_cents() == 6
+    alone = await reserve(storage)
+    assert (await storage.get_job(alone)).batch_id is None  # type: ignore[union-attr]
+    assert await storage.jobs_in_batch(alone) == []
 
 
 async def test_recovery_queries_find_open_and_undelivered_jobs(storage: Storage) -> None:
@@ -295,9 +335,9 @@ async def test_only_the_lease_holder_writes_a_job(storage: Storage) -> None:
 async def test_in_progress_counts_only_jobs_whose_lease_is_alive(storage: Storage) -> None:
     """A job whose process died (lease expired) does not hold its member's place."""
     dead = Lease("process-dead", time.time() - 1)
-    await storage.reserve_job(
+    await storage.reserve_jobs(
         ALICE,
-        REQUEST,
+        [REQUEST],
         reserved_cents=1,
         counted_since=(0.0, 0.0),
         admit=admit_all,
@@ -310,9 +350,9 @@ async def test_in_progress_counts_only_jobs_whose_lease_is_alive(storage: Storag
     def look(usage: Usage) -> None:
         seen.append(usage)
 
-    await storage.reserve_job(
+    await storage.reserve_jobs(
         ALICE,
-        REQUEST,
+        [REQUEST],
         reserved_cents=1,
         counted_since=(0.0, 0.0),
         admit=look,
@@ -330,9 +370,9 @@ async def test_expired_leases_are_claimed_exactly_once(open_adapter: OpenStorage
     dead = Lease("process-dead", time.time() - 1)
     orphans = []
     for _ in range(60):
-        job = await storage.reserve_job(
+        [job] = await storage.reserve_jobs(
             ALICE,
-            REQUEST,
+            [REQUEST],
             reserved_cents=1,
             counted_since=(0.0, 0.0),
             admit=admit_all,
@@ -376,9 +416,9 @@ async def test_claims_keep_to_the_shards_asked_for(storage: Storage) -> None:
     """A process serving shard 1 of 2 claims that shard's servers' jobs only."""
     dead = Lease("process-dead", time.time() - 1)
     for guild_id in (0 << 22, 1 << 22, 2 << 22, 3 << 22):
-        await storage.reserve_job(
+        await storage.reserve_jobs(
             Requester(1, guild_id, 100),
-            REQUEST,
+            [REQUEST],
             reserved_cents=1,
             counted_since=(0.0, 0.0),
             admit=admit_all,

@@ -64,9 +64,9 @@ async def admission_rounds(
 
         async def one(index: int, requester: Requester = requester) -> bool:
             try:
-                await storages[index % len(storages)].reserve_job(
+                await storages[index % len(storages)].reserve_jobs(
                     requester,
-                    REQUEST,
+                    [REQUEST],
                     reserved_cents=1,
                     counted_since=(0.0, 0.0),
                     admit=within_budget,
@@ -122,9 +122,9 @@ async def test_direct_messages_share_one_budget_exactly(postgres_url: str) -> No
 
     async def one(user_id: int) -> bool:
         try:
-            await storages[user_id % 2].reserve_job(
+            await storages[user_id % 2].reserve_jobs(
                 Requester(user_id=user_id, guild_id=None, channel_id=100),
-                REQUEST,
+                [REQUEST],
                 reserved_cents=1,
                 counted_since=(0.0, 0.0),
                 admit=within_budget,
@@ -288,9 +288,9 @@ async def test_driver_errors_come_out_as_storage_unavailable(postgres_url: str) 
         with pytest.raises(StorageUnavailable, match="PostgreSQL"):
             await storage.get_job(1)
         with pytest.raises(StorageUnavailable):
-            await storage.reserve_job(
+            await storage.reserve_jobs(
                 Requester(1, 10, 100),
-                REQUEST,
+                [REQUEST],
                 reserved_cents=1,
                 counted_since=(0.0, 0.0),
                 admit=lambda usage: None,

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Self
@@ -53,6 +53,7 @@ from bot.core.models import (
 )
 from bot.core.ports import AdmissionCheck, StorageUnavailable
 from bot.core.requests import GenerationRequest
+from bot.storage.job_rows import job_parameters
 
 log = logging.getLogger(__name__)
 
@@ -183,18 +184,18 @@ class PostgresStorage:
 
     # --- the jobs ledger --------------------------------------------------------------------
 
-    async def reserve_job(
+    async def reserve_jobs(
         self,
         requester: Requester,
-        request: GenerationRequest,
+        requests: Sequence[GenerationRequest],
         *,
         reserved_cents: int,
         counted_since: tuple[float, float],
         admit: AdmissionCheck,
         reply: ReplyPlace,
         lease: Lease,
-    ) -> Job:
-        """Record a generation before the API is called.
+    ) -> list[Job]:
+        """Record generations before the API is called.
 
         One transaction: lock the server's admissions, read its usage (counted from the Unix
         times `counted_since`: the start of the day and of the month), let `admit` refuse by
@@ -205,6 +206,7 @@ class PostgresStorage:
         """
         guild_id = requester.guild_id
         lock_key = DIRECT_MESSAGES_LOCK_KEY if guild_id is None else guild_id
+        now = self._clock()
         async with self._connection() as connection, connection.transaction():
             await connection.execute(self.ADMISSION_LOCK, (lock_key,))
             cursor = await connection.execute(
@@ -214,38 +216,27 @@ class PostgresStorage:
                     "user": requester.user_id,
                     "day": counted_since[0],
                     "month": counted_since[1],
-                    "now": self._clock(),
+                    "now": now,
                 },
             )
             usage = await cursor.fetchone()
             assert usage is not None
             admit(Usage(*usage))
             inserted = connection.cursor(row_factory=dict_row)
-            await inserted.execute(
-                _INSERT_JOB,
-                (
-                    requester.user_id,
-                    guild_id,
-                    requester.channel_id,
-                    request.prompt,
-                    request.size,
-                    request.output_format,
-                    request.seed,
-                    request.strength if request.image else None,
-                    request.image,
-                    reserved_cents,
-                    self._clock(),
-                    reply.kind.value,
-                    reply.message_id,
-                    reply.token,
-                    reply.token_expires_at,
-                    lease.owner,
-                    lease.expires_at,
-                ),
-            )
-            row = await inserted.fetchone()
-        assert row is not None
-        return _job_from_row(row)
+            rows = []
+            batch_id = None
+            for index, request in enumerate(requests):
+                parameters = job_parameters(requester, request, reserved_cents, now, reply, lease)
+                await inserted.execute(_INSERT_JOB, (*parameters, batch_id))
+                row = await inserted.fetchone()
+                assert row is not None
+                if index == 0 and len(requests) > 1:
+                    batch_id = row["id"]
+                    await inserted.execute(_JOIN_OWN_BATCH, (batch_id,))
+                    row = await inserted.fetchone()
+                    assert row is not None
+                rows.append(row)
+        return [_job_from_row(row) for row in rows]
 
     async def mark_submitting(self, job_id: int, owner: str) -> bool:
         """The submit is about to be sent: from here on the job may have been billed."""
@@ -300,6 +291,9 @@ class PostgresStorage:
             )
             > 0
         )
+
+    async def jobs_in_batch(self, batch_id: int) -> list[Job]:
+        return await self._jobs("SELECT * FROM jobs WHERE batch_id = %s ORDER BY id", (batch_id,))
 
     async def get_job(self, job_id: int) -> Job | None:
         jobs = await self._jobs("SELECT * FROM jobs WHERE id = %s", (job_id,))
@@ -709,10 +703,13 @@ _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
                   strength, reference_url, reserved_cents, created_at, reply_kind,
                   reply_message_id, reply_token, reply_token_expires_at, lease_owner,
-                  lease_expires_at)
-VALUES (%s, %s, %s, 'reserved', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                  lease_expires_at, batch_id)
+VALUES (%s, %s, %s, 'reserved', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 RETURNING *
 """
+
+
+_JOIN_OWN_BATCH = "UPDATE jobs SET batch_id = id WHERE id = %s RETURNING *"
 
 
 def _job_from_row(row: Mapping[str, Any]) -> Job:
@@ -747,4 +744,5 @@ def _job_from_row(row: Mapping[str, Any]) -> Job:
         lease=Lease(row["lease_owner"], row["lease_expires_at"] or 0.0)
         if row["lease_owner"]
         else None,
+        batch_id=row["batch_id"],
     )

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,6 +42,7 @@ from bot.core.models import (
 )
 from bot.core.ports import AdmissionCheck, StorageUnavailable
 from bot.core.requests import GenerationRequest
+from bot.storage.job_rows import job_parameters
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _PRAGMAS = (
@@ -71,8 +72,8 @@ def _migrations() -> list[tuple[int, str]]:
 class _Admission:
     usage_parameters: dict[str, Any]
     check: Callable[[sqlite3.Row], None]
-    job_parameters: tuple[Any, ...]
-    outcome: asyncio.Future[sqlite3.Row]
+    jobs_parameters: list[tuple[Any, ...]]  # one row per job, each without its batch_id
+    outcome: asyncio.Future[list[sqlite3.Row]]
 
 
 class _AdmissionConnection:
@@ -96,11 +97,11 @@ class _AdmissionConnection:
         self,
         usage_parameters: dict[str, Any],
         check: Callable[[sqlite3.Row], None],
-        job_parameters: tuple[Any, ...],
-    ) -> sqlite3.Row:
-        """Read the usage, let `check` refuse (by raising), else insert the job."""
+        jobs_parameters: list[tuple[Any, ...]],
+    ) -> list[sqlite3.Row]:
+        """Read the usage, let `check` refuse (by raising), else insert the jobs."""
         loop = asyncio.get_running_loop()
-        admission = _Admission(usage_parameters, check, job_parameters, loop.create_future())
+        admission = _Admission(usage_parameters, check, jobs_parameters, loop.create_future())
         self._pending.append(admission)
         if self._writing is None:
             self._writing = loop.create_task(self._write_batches())
@@ -124,8 +125,8 @@ class _AdmissionConnection:
         finally:
             self._writing = None
 
-    def _write(self, batch: list[_Admission]) -> list[sqlite3.Row | Exception]:
-        outcomes: list[sqlite3.Row | Exception] = []
+    def _write(self, batch: list[_Admission]) -> list[list[sqlite3.Row] | Exception]:
+        outcomes: list[list[sqlite3.Row] | Exception] = []
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
@@ -136,13 +137,24 @@ class _AdmissionConnection:
                     except Exception as refusal:
                         outcomes.append(refusal)
                         continue
-                    job = self._connection.execute(_INSERT_JOB, admission.job_parameters)
-                    outcomes.append(job.fetchone())
+                    outcomes.append(self._insert_jobs(admission.jobs_parameters))
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
             self._connection.execute("COMMIT")
         return outcomes
+
+    def _insert_jobs(self, jobs_parameters: list[tuple[Any, ...]]) -> list[sqlite3.Row]:
+        first, *others = jobs_parameters
+        rows = [self._connection.execute(_INSERT_JOB, (*first, None)).fetchone()]
+        if others:
+            batch_id = rows[0]["id"]
+            rows = [self._connection.execute(_JOIN_OWN_BATCH, (batch_id,)).fetchone()]
+            for parameters in others:
+                rows.append(
+                    self._connection.execute(_INSERT_JOB, (*parameters, batch_id)).fetchone()
+                )
+        return rows
 
     def close(self) -> None:
         with self._lock:
@@ -231,22 +243,22 @@ class SqliteStorage:
 
     # --- the jobs ledger --------------------------------------------------------------------
 
-    async def reserve_job(
+    async def reserve_jobs(
         self,
         requester: Requester,
-        request: GenerationRequest,
+        requests: Sequence[GenerationRequest],
         *,
         reserved_cents: int,
         counted_since: tuple[float, float],
         admit: AdmissionCheck,
         reply: ReplyPlace,
         lease: Lease,
-    ) -> Job:
-        """Record a generation before the API is called.
+    ) -> list[Job]:
+        """Record generations before the API is called.
 
         `admit` sees the requester's and the server's usage (counted from the Unix times
         `counted_since`: the start of the day and of the month) and may raise to refuse; it runs
-        inside the same write transaction as the insert, so concurrent requests cannot both
+        inside the same write transaction as the inserts, so concurrent requests cannot both
         take the last place under a limit.
         """
         usage_parameters = {
@@ -260,31 +272,17 @@ class SqliteStorage:
         def check(row: sqlite3.Row) -> None:
             admit(Usage(*row))
 
-        row = await _translated(
+        now = self._clock()
+        rows = await _translated(
             self._admissions.admit,
             usage_parameters,
             check,
-            (
-                requester.user_id,
-                requester.guild_id,
-                requester.channel_id,
-                request.prompt,
-                request.size,
-                request.output_format,
-                request.seed,
-                request.strength if request.image else None,
-                request.image,
-                reserved_cents,
-                self._clock(),
-                reply.kind.value,
-                reply.message_id,
-                reply.token,
-                reply.token_expires_at,
-                lease.owner,
-                lease.expires_at,
-            ),
+            [
+                job_parameters(requester, request, reserved_cents, now, reply, lease)
+                for request in requests
+            ],
         )
-        return _job_from_row(row)
+        return [_job_from_row(row) for row in rows]
 
     async def mark_submitting(self, job_id: int, owner: str) -> bool:
         """The submit is about to be sent: from here on the job may have been billed."""
@@ -331,6 +329,12 @@ class SqliteStorage:
             )
             > 0
         )
+
+    async def jobs_in_batch(self, batch_id: int) -> list[Job]:
+        rows = await self._fetch_all(
+            "SELECT * FROM jobs WHERE batch_id = ? ORDER BY id", (batch_id,)
+        )
+        return [_job_from_row(row) for row in rows]
 
     async def get_job(self, job_id: int) -> Job | None:
         row = await self._fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -600,10 +604,13 @@ _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
                   strength, reference_url, reserved_cents, created_at, reply_kind,
                   reply_message_id, reply_token, reply_token_expires_at, lease_owner,
-                  lease_expires_at)
-VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  lease_expires_at, batch_id)
+VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
+
+
+_JOIN_OWN_BATCH = "UPDATE jobs SET batch_id = id WHERE id = ? RETURNING *"
 
 
 def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
@@ -638,4 +645,5 @@ def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
         lease=Lease(row["lease_owner"], row["lease_expires_at"] or 0.0)
         if row["lease_owner"]
         else None,
+        batch_id=row["batch_id"],
     )
