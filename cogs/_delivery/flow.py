@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import discord
 
 from bot.core.imaging import fit_for_upload
-from bot.core.models import Job, ReplyPlace
+from bot.core.models import Job, MessageRef, ReplyPlace
 from bot.core.requests import GenerationRequest
 from bot.core.runner import JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
@@ -139,7 +139,9 @@ async def _delivered(
 ) -> None:
     """The requester has seen the outcome: note it, and record it in the moderation log."""
     delivery = bot.services.delivery
-    await delivery.delivered(job)
+    # An image's message is kept for the gallery and /show.
+    result = MessageRef(shown.channel.id, shown.id) if shown and failure is None else None
+    await delivery.delivered(job, result)
     guild_id = job.requester.guild_id
     log_channel_id = await delivery.mod_log_channel_id(guild_id)
     if log_channel_id is None:
