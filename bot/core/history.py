@@ -3,6 +3,7 @@ results, and which past job may be shown again."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.core.models import GalleryEntry, Job, JobState, PromptChoice
@@ -52,12 +53,21 @@ class History:
         """Whether the job is now one of the member's favourites."""
         return await self._store.toggle_favourite(user_id, job_id)
 
-    async def gallery(self, guild_id: int, *, user_id: int | None, page: int) -> GalleryPage:
-        """One page of results, newest first; one entry more is read to know if a next exists."""
+    async def gallery(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        page: int,
+    ) -> GalleryPage:
+        """One page of results, newest first: a member's own, or those in the channels given
+        (the ones the viewer can see). One entry more is read to know if a next page exists."""
         page = max(page, 0)
         entries = await self._store.gallery(
             guild_id,
             user_id=user_id,
+            channel_ids=channel_ids,
             offset=page * GALLERY_PAGE_SIZE,
             limit=GALLERY_PAGE_SIZE + 1,
         )

@@ -153,10 +153,17 @@ class HistoryStore(Protocol):
         ...
 
     async def gallery(
-        self, guild_id: int, *, user_id: int | None, offset: int, limit: int
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
     ) -> list[GalleryEntry]:
-        """Completed results delivered in this server (only `user_id`'s, if given) whose
-        message is known, newest first, skipping `offset`."""
+        """Completed results delivered in this server whose message is known, newest first,
+        skipping `offset`: only `user_id`'s if given, only those shown in `channel_ids` if
+        given."""
         ...
 
 

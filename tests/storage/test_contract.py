@@ -530,13 +530,23 @@ async def test_gallery_pages_through_delivered_results(storage: Storage) -> None
     await made(storage, "elsewhere", Requester(ALICE.user_id, 11, 100), shown=shown[3])
 
     guild = ALICE.guild_id or 0
-    page = await storage.gallery(guild, user_id=None, offset=0, limit=2)
+    page = await storage.gallery(guild, user_id=None, channel_ids=None, offset=0, limit=2)
     assert [(entry.job_id, entry.result) for entry in page] == [
         (alice_last, shown[2]),
         (bobs, shown[1]),
     ]
     assert page[1].user_id == BOB.user_id and page[1].prompt == "two"
-    rest = await storage.gallery(guild, user_id=None, offset=2, limit=2)
+    rest = await storage.gallery(guild, user_id=None, channel_ids=None, offset=2, limit=2)
     assert [entry.job_id for entry in rest] == [alice_first]
-    mine = await storage.gallery(guild, user_id=ALICE.user_id, offset=0, limit=10)
+    mine = await storage.gallery(guild, user_id=ALICE.user_id, channel_ids=None, offset=0, limit=10)
     assert [entry.job_id for entry in mine] == [alice_last, alice_first]
+
+
+async def test_gallery_keeps_to_the_channels_given(storage: Storage) -> None:
+    """Only results shown in the channels given are listed (none for no channel)."""
+    seen = await made(storage, "seen", shown=MessageRef(100, 9001))
+    await made(storage, "hidden", shown=MessageRef(101, 9002))
+    guild = ALICE.guild_id or 0
+    listed = await storage.gallery(guild, user_id=None, channel_ids=[100], offset=0, limit=10)
+    assert [entry.job_id for entry in listed] == [seen]
+    assert await storage.gallery(guild, user_id=None, channel_ids=[], offset=0, limit=10) == []

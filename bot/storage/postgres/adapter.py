@@ -483,16 +483,31 @@ class PostgresStorage:
         return added > 0
 
     async def gallery(
-        self, guild_id: int, *, user_id: int | None, offset: int, limit: int
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
     ) -> list[GalleryEntry]:
-        """Delivered results in this server (or of one member there), newest first."""
+        """Delivered results in this server (or of one member there, or shown in some of its
+        channels), newest first."""
         member = "" if user_id is None else " AND user_id = %(user)s"
+        if channel_ids is not None:
+            member += " AND result_channel_id = ANY(%(channels)s::bigint[])"
         rows = await self._rows(
             "SELECT id, user_id, prompt, created_at, result_channel_id, result_message_id"
             " FROM jobs WHERE guild_id = %(guild)s"
             f"{member} AND result_message_id IS NOT NULL AND state = 'completed'"
             " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
-            {"guild": guild_id, "user": user_id, "limit": limit, "offset": offset},
+            {
+                "guild": guild_id,
+                "user": user_id,
+                "channels": list(channel_ids or ()),
+                "limit": limit,
+                "offset": offset,
+            },
         )
         return [
             GalleryEntry(row[0], row[1], row[2], row[3], MessageRef(row[4], row[5])) for row in rows

@@ -507,16 +507,26 @@ class SqliteStorage:
         return added > 0
 
     async def gallery(
-        self, guild_id: int, *, user_id: int | None, offset: int, limit: int
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
     ) -> list[GalleryEntry]:
-        """Delivered results in this server (or of one member there), newest first."""
+        """Delivered results in this server (or of one member there, or shown in some of its
+        channels), newest first."""
         member = "" if user_id is None else " AND user_id = :user"
+        channels = {f"channel{n}": channel for n, channel in enumerate(channel_ids or ())}
+        if channel_ids is not None:
+            member += f" AND result_channel_id IN ({', '.join(f':{name}' for name in channels)})"
         rows = await self._fetch_all(
             "SELECT id, user_id, prompt, created_at, result_channel_id, result_message_id"
             " FROM jobs WHERE guild_id = :guild"
             f"{member} AND result_message_id IS NOT NULL AND state = 'completed'"
             " ORDER BY id DESC LIMIT :limit OFFSET :offset",
-            {"guild": guild_id, "user": user_id, "limit": limit, "offset": offset},
+            {"guild": guild_id, "user": user_id, "limit": limit, "offset": offset, **channels},
         )
         return [
             GalleryEntry(row[0], row[1], row[2], row[3], MessageRef(row[4], row[5])) for row in rows
