@@ -36,6 +36,7 @@ ACTIONS: dict[str, Action] = {
     "remix": Action("Remix", "✏️", GREY, 0),
     "reroll": Action("Reroll", "🎲", GREY, 1),
     "details": Action("Details", "📄", GREY, 1),
+    "favourite": Action("Favourite", "⭐", GREY, 1),
     "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
 }
 # Results posted before Vary was split still carry its id: it runs as Vary (Subtle).

@@ -1,5 +1,5 @@
-"""What the buttons under a result do: Vary (Subtle/Strong), Upscale, Remix, Reroll, Details
-and Delete. Every new image is the clicker's own job, under the clicker's limits."""
+"""What the buttons under a result do: Vary (Subtle/Strong), Upscale, Remix, Reroll, Details,
+Favourite and Delete. Every new image is the clicker's own job, under the clicker's limits."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
 from cogs._errors import report_error
 from cogs._render import ALREADY_LARGEST, NO_IMAGE_LEFT, job_details_embed, upscale_note
+from cogs._render_history import FAVOURITE_ADDED, FAVOURITE_REMOVED
 from cogs._result_buttons import RESULTS_COG, ResultButton
 from cogs.imagine import Imagine, RemixModal, as_reference
 
@@ -51,6 +52,8 @@ class Results(commands.Cog, name=RESULTS_COG):
                     )
                 case "delete":
                     await self.delete(interaction, job)
+                case "favourite":
+                    await self.favourite(interaction, job)
         except Exception as error:  # buttons have no command tree: report here
             await report_error(interaction, error)
 
@@ -99,6 +102,12 @@ class Results(commands.Cog, name=RESULTS_COG):
             raise Refused("Only the person who made this image, or a moderator, can delete it.")
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
+
+    async def favourite(self, interaction: discord.Interaction, job: Job) -> None:
+        """Add the job to the clicker's favourites, or take it out again; say which, privately."""
+        added = await self.bot.services.history.toggle_favourite(interaction.user.id, job.id)
+        text = FAVOURITE_ADDED if added else FAVOURITE_REMOVED
+        await interaction.response.send_message(text, ephemeral=True)
 
     @staticmethod
     def _image(interaction: discord.Interaction) -> discord.Attachment:
