@@ -17,7 +17,6 @@ PROMPT_IN_GALLERY = 80
 
 FAVOURITE_ADDED = "⭐ Added to your favourites: its prompt now comes first as you type /imagine."
 FAVOURITE_REMOVED = "Removed from your favourites."
-RESULT_GONE = "That image's message was deleted, so there is nothing left to show."
 RESULT_UNREACHABLE = "I can't read the channel that image is in any more, so I can't show it."
 RESULT_NOT_YOURS_TO_SEE = "That image is in a channel you can't see."
 NO_IMAGE_TO_SHOW = "That image's message no longer holds the image."

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
+from bot.core.history import NOT_POSTED
 from bot.core.limits import ChannelNotAllowed
 from bot.core.models import MessageRef
 from bot.core.refusals import Refused
@@ -21,7 +22,6 @@ from cogs._render_history import (
     NEXT_PAGE,
     NO_IMAGE_TO_SHOW,
     PREVIOUS_PAGE,
-    RESULT_GONE,
     RESULT_NOT_YOURS_TO_SEE,
     RESULT_UNREACHABLE,
     gallery_embed,
@@ -106,6 +106,17 @@ class Gallery(commands.Cog, name=GALLERY_COG):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(GalleryButton)
 
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, event: discord.RawMessageDeleteEvent) -> None:
+        """A result deleted (by its Delete button or a moderator) leaves the gallery."""
+        if event.guild_id is not None:
+            await self.bot.services.history.messages_deleted([event.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, event: discord.RawBulkMessageDeleteEvent) -> None:
+        if event.guild_id is not None:
+            await self.bot.services.history.messages_deleted(event.message_ids)
+
     @app_commands.command(name="gallery")
     @app_commands.guild_only()
     @app_commands.describe(server="Everyone's images in the channels you can see, not only yours")
@@ -165,7 +176,7 @@ class Gallery(commands.Cog, name=GALLERY_COG):
             # Read from the URL the fetch just gave: stored attachment URLs expire.
             data = await attachment.read()
         except discord.HTTPException:
-            raise Refused(RESULT_GONE) from None
+            raise Refused(NOT_POSTED) from None
         filename = (SPOILER_PREFIX if spoiler else "") + attachment.filename.removeprefix(
             SPOILER_PREFIX
         )
@@ -192,7 +203,7 @@ class Gallery(commands.Cog, name=GALLERY_COG):
         try:
             return await channel.fetch_message(result.message_id)
         except discord.NotFound:
-            raise Refused(RESULT_GONE) from None
+            raise Refused(NOT_POSTED) from None
         except discord.Forbidden:
             raise Refused(RESULT_UNREACHABLE) from None
 

@@ -12,6 +12,7 @@ from tests.fakes.discord_harness import (
     component,
     make_guild,
     member_overwrite,
+    message_delete,
     role_overwrite,
     text_channel,
 )
@@ -170,6 +171,24 @@ async def test_show_a_deleted_result_says_so_privately(world: World) -> None:
     assert record.response_data is not None and record.response_data["flags"] & 64
     assert "deleted" in record.response_data["content"]
     assert sum(world.api.requests.values()) == api_calls
+
+
+async def test_a_deleted_result_leaves_the_gallery(world: World) -> None:
+    """When Discord reports a result's message deleted (a moderator removed it), the gallery
+    stops listing it and /show says it was deleted."""
+    first, second = await made(world, 2)
+    await message_delete(world.bot, world.discord, first.id)
+    for _ in range(200):  # the listener writes the ledger in a task of its own
+        job = await world.database.get_job(job_id_of(first))
+        if job is not None and job.result_message is None:
+            break
+        await asyncio.sleep(0.01)
+
+    _, page = await gallery(world)
+    assert linked(world.discord.message_payload(page)) == [second.id]
+    record = await world.command("show", job=job_id_of(first))
+    await world.discord.wait_for(lambda: record.acknowledged)
+    assert record.response_data is not None and "deleted" in record.response_data["content"]
 
 
 async def test_show_refuses_a_job_that_is_not_a_result_here(world: World) -> None:

@@ -20,6 +20,7 @@ RECENT_JOBS_SEARCHED = 500
 GALLERY_PAGE_SIZE = 10
 
 NOT_SHOWABLE = "There is no finished image with that job number in this server."
+NOT_POSTED = "That image's message was deleted, so there is nothing left to show."
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class History:
         """Whether the job is now one of the member's favourites."""
         return await self._store.toggle_favourite(user_id, job_id)
 
+    async def messages_deleted(self, message_ids: Collection[int]) -> None:
+        """Results whose message was deleted (by a moderator, or the Delete button) leave the
+        gallery and can no longer be shown again."""
+        await self._store.forget_result_messages(message_ids)
+
     async def gallery(
         self,
         guild_id: int,
@@ -75,14 +81,11 @@ class History:
 
     async def showable(self, guild_id: int, job_id: int) -> Job:
         """A job anyone in the server may show again: one of this server's finished images
-        whose message is known. Refused otherwise, with one sentence for every case, so that
-        nothing is learnt about other servers' jobs."""
+        whose message is known. Refused otherwise, with one sentence for every job that is
+        not one of this server's images, so that nothing is learnt about other servers'."""
         job = await self._ledger.get_job(job_id)
-        if (
-            job is None
-            or job.requester.guild_id != guild_id
-            or job.state is not JobState.COMPLETED
-            or job.result_message is None
-        ):
+        if job is None or job.requester.guild_id != guild_id or job.state is not JobState.COMPLETED:
             raise Refused(NOT_SHOWABLE)
+        if job.result_message is None:
+            raise Refused(NOT_POSTED)
         return job

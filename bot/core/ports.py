@@ -152,6 +152,11 @@ class HistoryStore(Protocol):
         it is a favourite now (False for an unknown job)."""
         ...
 
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """These messages were deleted: any result they showed is no longer listed or shown.
+        Returns how many jobs lost their message."""
+        ...
+
     async def gallery(
         self,
         guild_id: int,

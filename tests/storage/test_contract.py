@@ -550,3 +550,17 @@ async def test_gallery_keeps_to_the_channels_given(storage: Storage) -> None:
     listed = await storage.gallery(guild, user_id=None, channel_ids=[100], offset=0, limit=10)
     assert [entry.job_id for entry in listed] == [seen]
     assert await storage.gallery(guild, user_id=None, channel_ids=[], offset=0, limit=10) == []
+
+
+async def test_deleted_result_messages_are_forgotten(storage: Storage) -> None:
+    """A result whose message was deleted has no message and leaves the gallery; others keep
+    theirs."""
+    gone = await made(storage, "gone", shown=MessageRef(100, 9001))
+    kept = await made(storage, "kept", shown=MessageRef(100, 9002))
+    assert await storage.forget_result_messages([9001, 12345]) == 1
+    assert await storage.forget_result_messages([]) == 0
+    forgotten = await storage.get_job(gone)
+    assert forgotten is not None and forgotten.result_message is None
+    guild = ALICE.guild_id or 0
+    listed = await storage.gallery(guild, user_id=None, channel_ids=None, offset=0, limit=10)
+    assert [entry.job_id for entry in listed] == [kept]

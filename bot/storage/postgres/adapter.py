@@ -482,6 +482,16 @@ class PostgresStorage:
         )
         return added > 0
 
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """Deleted messages no longer show their results."""
+        if not message_ids:
+            return 0
+        return await self._update(
+            "UPDATE jobs SET result_channel_id = NULL, result_message_id = NULL"
+            " WHERE result_message_id = ANY(%s::bigint[])",
+            (list(message_ids),),
+        )
+
     async def gallery(
         self,
         guild_id: int,

@@ -506,6 +506,17 @@ class SqliteStorage:
         )
         return added > 0
 
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """Deleted messages no longer show their results."""
+        if not message_ids:
+            return 0
+        marks = ", ".join("?" * len(message_ids))
+        return await self._update(
+            "UPDATE jobs SET result_channel_id = NULL, result_message_id = NULL"
+            f" WHERE result_message_id IN ({marks})",
+            tuple(message_ids),
+        )
+
     async def gallery(
         self,
         guild_id: int,

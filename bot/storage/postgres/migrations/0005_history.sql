@@ -4,6 +4,9 @@ ALTER TABLE jobs ADD COLUMN result_channel_id bigint, ADD COLUMN result_message_
 CREATE INDEX jobs_guild_results ON jobs (guild_id, id) WHERE result_message_id IS NOT NULL;
 CREATE INDEX jobs_member_results ON jobs (guild_id, user_id, id)
     WHERE result_message_id IS NOT NULL;
+-- A deleted message is looked up by its id, among every message the bot deletes or sees deleted.
+CREATE INDEX jobs_by_result_message ON jobs (result_message_id)
+    WHERE result_message_id IS NOT NULL;
 
 CREATE TABLE favourites (
     user_id     bigint           NOT NULL,

@@ -5,6 +5,9 @@ ALTER TABLE jobs ADD COLUMN result_message_id INTEGER;
 CREATE INDEX jobs_guild_results ON jobs (guild_id, id) WHERE result_message_id IS NOT NULL;
 CREATE INDEX jobs_member_results ON jobs (guild_id, user_id, id)
     WHERE result_message_id IS NOT NULL;
+-- A deleted message is looked up by its id, among every message the bot deletes or sees deleted.
+CREATE INDEX jobs_by_result_message ON jobs (result_message_id)
+    WHERE result_message_id IS NOT NULL;
 
 CREATE TABLE favourites (
     user_id     INTEGER NOT NULL,
