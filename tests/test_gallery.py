@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.discord_harness import (
@@ -19,7 +20,7 @@ from tests.fakes.discord_harness import (
 from tests.fakes.fake_discord import FakeMessage, InteractionRecord
 from tests.test_restart import STRANGER, button_ids, click
 from tests.test_result_actions import job_id_of, result_url
-from tests.world import GUILD_ID, World
+from tests.world import GUILD_ID, World, bot_world, started_fakes
 
 SECRET = 500_000_000_000_000_009
 VIEW_CHANNEL = 1 << 10
@@ -79,6 +80,23 @@ async def test_gallery_pages_ten_at_a_time_linking_to_results(world: World) -> N
     back = await component(world.bot, world.discord, message.id, buttons["◀ Previous"]["custom_id"])
     await world.discord.wait_for(lambda: back.acknowledged)
     assert linked(world.discord.message_payload(message)) == newest_first[:10]
+
+
+async def test_gallery_pages_turn_after_a_restart(tmp_path: Path) -> None:
+    """The page buttons carry their page: Next on a gallery opened before a restart works in
+    the next bot instance."""
+    async with started_fakes() as (fake_api, fake_discord):
+        async with bot_world(tmp_path, fake_api, fake_discord) as first:
+            await made(first, 11)
+            _, message = await gallery(first)
+        assert len(linked(fake_discord.message_payload(message))) == 10
+        async with bot_world(tmp_path, fake_api, fake_discord) as second:
+            next_page = page_buttons(message)["Next ▶"]["custom_id"]
+            turned = await component(second.bot, fake_discord, message.id, next_page)
+            await fake_discord.wait_for(lambda: turned.acknowledged)
+            assert turned.response_type == 7
+            assert len(linked(fake_discord.message_payload(message))) == 1
+        assert fake_discord.schema_errors == []
 
 
 async def test_gallery_of_the_server_shows_everyones(world: World) -> None:
