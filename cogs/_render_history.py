@@ -19,6 +19,7 @@ FAVOURITE_ADDED = "⭐ Added to your favourites: its prompt now comes first as y
 FAVOURITE_REMOVED = "Removed from your favourites."
 RESULT_UNREACHABLE = "I can't read the channel that image is in any more, so I can't show it."
 RESULT_NOT_YOURS_TO_SEE = "That image is in a channel you can't see."
+NOT_IN_SERVER = "That works only in a server I am in."
 NO_IMAGE_TO_SHOW = "That image's message no longer holds the image."
 PREVIOUS_PAGE, NEXT_PAGE = "◀ Previous", "Next ▶"
 

@@ -3,7 +3,6 @@ at no cost: the image is fetched back from its message, not made again."""
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any, Protocol, cast
 
@@ -13,14 +12,16 @@ from discord.app_commands import Range
 from discord.ext import commands
 
 from bot.core.history import NOT_POSTED
-from bot.core.limits import ChannelNotAllowed
-from bot.core.models import MessageRef
+from bot.core.limits import check_request
+from bot.core.models import Job, MessageRef
 from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
 from cogs._delivery.permissions import requester_for, spoiler_policy_for
+from cogs._delivery.replies import ImageFile
 from cogs._render_history import (
     NEXT_PAGE,
     NO_IMAGE_TO_SHOW,
+    NOT_IN_SERVER,
     PREVIOUS_PAGE,
     RESULT_NOT_YOURS_TO_SEE,
     RESULT_UNREACHABLE,
@@ -83,7 +84,7 @@ class GalleryButton(
 
 def _member(interaction: discord.Interaction) -> discord.Member:
     if not isinstance(interaction.user, discord.Member) or interaction.guild is None:
-        raise Refused(RESULT_UNREACHABLE)
+        raise Refused(NOT_IN_SERVER)
     return interaction.user
 
 
@@ -160,36 +161,30 @@ class Gallery(commands.Cog, name=GALLERY_COG):
     async def show(self, interaction: discord.Interaction, job: Range[int, 1, MAX_JOB_ID]) -> None:
         """Post one of this server's images again, with its buttons. Nothing is spent."""
         member = _member(interaction)
-        requester_for(self.bot, interaction)  # refuses where the bot cannot post images
         found = await self.bot.services.history.showable(member.guild.id, job)
+        spoiler = await self._may_post_here(interaction, found)
         assert found.result_message is not None  # showable() guarantees it
-        limits = await self.bot.services.policy.limits_for(member.guild.id)
-        if limits.channel_ids and interaction.channel_id not in limits.channel_ids:
-            raise ChannelNotAllowed(limits.channel_ids)
-        spoiler = await spoiler_policy_for(self.bot, member.guild.id, interaction.channel)
         message = await self._result_message(member, found.result_message)
         attachment = first_image(message)
         if attachment is None:
             raise Refused(NO_IMAGE_TO_SHOW)
         await interaction.response.defer(thinking=True)
-        try:
-            # Read from the URL the fetch just gave: stored attachment URLs expire.
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise Refused(NOT_POSTED) from None
-        filename = (SPOILER_PREFIX if spoiler else "") + attachment.filename.removeprefix(
-            SPOILER_PREFIX
-        )
-        embed = message.embeds[0].copy() if message.embeds else None
-        if embed is not None:
-            # A spoilered image must stay out of the embed, which would show it.
-            embed.set_image(url=None if spoiler else f"attachment://{filename}")
+        image = await _downloaded(attachment, spoiler=spoiler)
         await interaction.edit_original_response(
             content=shown_again_line(found, member, member.guild.id),
-            embed=embed,
-            attachments=[discord.File(io.BytesIO(data), filename=filename)],
+            embed=_embed_for(message, image, spoiler=spoiler) or discord.utils.MISSING,
+            attachments=[image.to_file()],
             view=result_view(found.id, found.request.size),
         )
+
+    async def _may_post_here(self, interaction: discord.Interaction, job: Job) -> bool:
+        """The rules of a new image apply to one shown again: where the bot may post images,
+        the channels /imagine is allowed in, the blocked words, and the server's rule for
+        channels that are not age-restricted. Returns whether it goes behind a spoiler."""
+        requester = requester_for(self.bot, interaction)
+        limits = await self.bot.services.policy.limits_for(requester.guild_id)
+        check_request(limits, requester.channel_id, job.request.prompt)
+        return await spoiler_policy_for(self.bot, requester.guild_id, interaction.channel)
 
     async def _result_message(self, member: discord.Member, result: MessageRef) -> discord.Message:
         """The result's message, fetched now (for fresh attachment URLs), once the member is
@@ -206,6 +201,28 @@ class Gallery(commands.Cog, name=GALLERY_COG):
             raise Refused(NOT_POSTED) from None
         except discord.Forbidden:
             raise Refused(RESULT_UNREACHABLE) from None
+
+
+async def _downloaded(attachment: discord.Attachment, *, spoiler: bool) -> ImageFile:
+    """The image, read from the URL the fetch just gave (stored attachment URLs expire), named
+    for where it goes now."""
+    try:
+        data = await attachment.read()
+    except discord.HTTPException:
+        raise Refused(NOT_POSTED) from None
+    name = attachment.filename.removeprefix(SPOILER_PREFIX)
+    return ImageFile(data, (SPOILER_PREFIX if spoiler else "") + name)
+
+
+def _embed_for(
+    message: discord.Message, image: ImageFile, *, spoiler: bool
+) -> discord.Embed | None:
+    """The result's own details, showing the new upload; a spoilered image stays out of the
+    embed, which would show it."""
+    if not message.embeds:
+        return None
+    embed = message.embeds[0].copy()
+    return embed.set_image(url=None if spoiler else f"attachment://{image.filename}")
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -23,6 +23,7 @@ from tests.test_result_actions import job_id_of, result_url
 from tests.world import GUILD_ID, World, bot_world, started_fakes
 
 SECRET = 500_000_000_000_000_009
+MANAGE_SERVER = 1 << 5
 VIEW_CHANNEL = 1 << 10
 LINK = re.compile(r"\]\(https://discord\.com/channels/(\d+)/(\d+)/(\d+)\)")
 
@@ -174,6 +175,24 @@ async def test_show_reposts_with_live_buttons_at_no_cost(world: World) -> None:
     assert varied.attachments
     assert world.api.submissions[-1]["image"] == result_url(shown)
     assert world.api.submissions[-1]["prompt"] == "picture 0"
+
+
+async def test_show_follows_the_rules_of_a_new_image(world: World) -> None:
+    """Under the spoiler policy an image shown again is a spoiler kept out of its embed; once
+    its prompt holds a blocked word, it is not shown again at all."""
+    [result] = await made(world, 1)
+    await world.answered(
+        await world.command("limits set", permissions=MANAGE_SERVER, spoilers="spoiler")
+    )
+    shown = await world.settled(await world.command("show", job=job_id_of(result)))
+    assert shown.attachments[0].filename.startswith("SPOILER_")
+    assert "image" not in shown.embeds[0] and job_id_of(shown) == job_id_of(result)
+
+    await world.answered(
+        await world.command("limits blocked add", permissions=MANAGE_SERVER, term="picture")
+    )
+    refused = await world.answered(await world.command("show", job=job_id_of(result)))
+    assert refused["flags"] & 64 and "blocked" in refused["content"]
 
 
 async def test_show_a_deleted_result_says_so_privately(world: World) -> None:
