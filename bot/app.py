@@ -13,6 +13,7 @@ import uvloop
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import BotDefaults, GuildPolicy
 from bot.core.ports import Storage
@@ -100,6 +101,7 @@ def build_services(
         delivery=DeliveryBook(storage, policy, leases),
         ledger=storage,
         usage=storage,
+        history=History(storage, storage),
     )
 
 

@@ -26,6 +26,7 @@ EXTENSIONS = (
     "cogs.results",
     "cogs.usage",
     "cogs.limits",
+    "cogs.gallery",
     "cogs.recovery",
 )
 # Everything the bot needs in a channel; the invite URL asks for exactly this.

@@ -36,12 +36,13 @@ ACTIONS: dict[str, Action] = {
     "remix": Action("Remix", "✏️", GREY, 0),
     "reroll": Action("Reroll", "🎲", GREY, 1),
     "details": Action("Details", "📄", GREY, 1),
+    "favourite": Action("Favourite", "⭐", GREY, 1),
     "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
 }
 # Under a set, what each image gets: U1 (Upscale) on the first row, V1 (Vary (Subtle)) below.
 PER_IMAGE = {"upscale": "U", "vary-subtle": "V"}
 PER_IMAGE_ROWS = {"upscale": 0, "vary-subtle": 1}
-SET_ACTIONS = ("reroll", "details", "delete")  # for the whole set, on the last row
+SET_ACTIONS = ("reroll", "details", "favourite", "delete")  # for the whole set, on the last row
 # Results posted before Vary was split still carry its id: it runs as Vary (Subtle).
 RENAMED = {"vary": "vary-subtle"}
 _ACTION_PATTERN = "|".join(re.escape(action) for action in [*ACTIONS, *RENAMED])

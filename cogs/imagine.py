@@ -27,6 +27,7 @@ from cogs._delivery.permissions import (
 )
 from cogs._delivery.replies import MessageReply
 from cogs._errors import report_error
+from cogs._prompt_choices import prompt_choices
 from cogs._render import (
     FORMAT_CHOICES,
     SIZE_CHOICES,
@@ -171,6 +172,12 @@ class Imagine(commands.Cog):
             reference=as_reference(image) if image else None,
             count=count,
         )
+
+    @imagine.autocomplete("prompt")
+    async def offer_prompts(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await prompt_choices(self.bot, interaction, current)
 
     async def imagine_from_image(
         self, interaction: discord.Interaction, message: discord.Message

@@ -1,5 +1,5 @@
-"""What the buttons under a result do: Vary (Subtle/Strong), Upscale, Remix, Reroll, Details
-and Delete. Every new image is the clicker's own job, under the clicker's limits."""
+"""What the buttons under a result do: Vary (Subtle/Strong), Upscale, Remix, Reroll, Details,
+Favourite and Delete. Every new image is the clicker's own job, under the clicker's limits."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from bot.core.variations import Variation, upscale, variation
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
+from cogs._delivery.result_files import job_attachment
 from cogs._errors import report_error
 from cogs._render import ALREADY_LARGEST, NO_IMAGE_LEFT, job_details_embed, upscale_note
+from cogs._render_history import FAVOURITE_ADDED, FAVOURITE_REMOVED
 from cogs._result_buttons import RESULTS_COG, ResultButton
 from cogs.imagine import Imagine, RemixModal, as_reference
 
@@ -51,6 +53,8 @@ class Results(commands.Cog, name=RESULTS_COG):
                     await interaction.response.send_message(embeds=embeds, ephemeral=True)
                 case "delete":
                     await self.delete(interaction, job)
+                case "favourite":
+                    await self.favourite(interaction, job)
         except Exception as error:  # buttons have no command tree: report here
             await report_error(interaction, error)
 
@@ -109,20 +113,20 @@ class Results(commands.Cog, name=RESULTS_COG):
             return [job]
         return await self.bot.services.ledger.jobs_in_batch(job.batch_id)
 
+    async def favourite(self, interaction: discord.Interaction, job: Job) -> None:
+        """Add the job to the clicker's favourites, or take it out again; say which, privately."""
+        added = await self.bot.services.history.toggle_favourite(interaction.user.id, job.id)
+        text = FAVOURITE_ADDED if added else FAVOURITE_REMOVED
+        await interaction.response.send_message(text, ephemeral=True)
+
     @staticmethod
     def _image(interaction: discord.Interaction, job: Job) -> discord.Attachment:
-        """The job's image on the message the button is on (named after the job; results
-        posted before sets have only theirs)."""
+        """The job's image on the message the button is on."""
         message = interaction.message
-        if message is None or not message.attachments:
+        attachment = job_attachment(message, job.id) if message else None
+        if attachment is None:
             raise Refused(NO_IMAGE_LEFT)
-        named = f"imagine-{job.id}."
-        for attachment in message.attachments:
-            if attachment.filename.removeprefix("SPOILER_").startswith(named):
-                return attachment
-        if len(message.attachments) == 1:
-            return message.attachments[0]
-        raise Refused(NO_IMAGE_LEFT)
+        return attachment
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import Storage
@@ -68,6 +69,7 @@ def services(database: Storage, api: VibeDreamClient) -> Services:
         delivery=DeliveryBook(database, policy, leases),
         ledger=database,
         usage=database,
+        history=History(database, database),
     )
 
 

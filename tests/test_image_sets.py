@@ -33,7 +33,7 @@ async def test_four_images_come_in_one_message_with_their_seeds(world: World) ->
     assert labels(result) == [
         ["U1", "U2", "U3", "U4"],
         ["V1", "V2", "V3", "V4"],
-        ["Reroll", "Details", "Delete"],
+        ["Reroll", "Details", "Favourite", "Delete"],
     ]
     first_job = int(result.embeds[0]["footer"]["text"].split()[1].rstrip(","))
     jobs = await world.database.jobs_in_batch(first_job)

@@ -44,6 +44,7 @@ async def test_buttons_work_after_a_restart(tmp_path: Path) -> None:
             "Remix",
             "Reroll",
             "Details",
+            "Favourite",
             "Delete",
         }
 

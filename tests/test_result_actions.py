@@ -37,7 +37,10 @@ async def test_buttons_are_laid_out_in_two_rows(world: World) -> None:
     """Working on the image above (Vary, Upscale, Remix), the job itself below."""
     result = await world.settled(await world.imagine(prompt="a kite", size="512*512"))
     rows = [[button["label"] for button in row["components"]] for row in result.components]
-    assert rows == [[SUBTLE, STRONG, "Upscale", "Remix"], ["Reroll", "Details", "Delete"]]
+    assert rows == [
+        [SUBTLE, STRONG, "Upscale", "Remix"],
+        ["Reroll", "Details", "Favourite", "Delete"],
+    ]
     for row in result.components:
         for button in row["components"]:
             assert len(button["label"]) <= 80 and len(button["custom_id"]) <= 100
@@ -60,7 +63,15 @@ async def test_upscale_asks_for_the_largest_size_from_the_result(world: World) -
 async def test_no_upscale_at_the_largest_size(world: World) -> None:
     """A 1024×1024 result has no Upscale button; its other buttons are all there."""
     result = await world.settled(await world.imagine(prompt="a kite", size="1024*1024"))
-    assert set(button_ids(result)) == {SUBTLE, STRONG, "Remix", "Reroll", "Details", "Delete"}
+    assert set(button_ids(result)) == {
+        SUBTLE,
+        STRONG,
+        "Remix",
+        "Reroll",
+        "Details",
+        "Favourite",
+        "Delete",
+    }
 
 
 async def test_an_upscale_of_the_largest_size_is_refused(world: World) -> None:

@@ -4,7 +4,7 @@ outcome, and which jobs a process must still deliver. The cogs do the Discord ha
 from __future__ import annotations
 
 from bot.core.leases import LeaseKeeper
-from bot.core.models import Job, ReplyPlace, ShardScope
+from bot.core.models import Job, MessageRef, ReplyPlace, ShardScope
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger
 
@@ -21,9 +21,10 @@ class DeliveryBook:
         """The job's reply is a message posted after it was admitted."""
         await self._ledger.set_reply(job.id, reply)
 
-    async def delivered(self, job: Job) -> None:
-        """The requester has seen the outcome: the job is no longer this process's to keep."""
-        await self._ledger.mark_delivered(job.id, self._leases.owner)
+    async def delivered(self, job: Job, result: MessageRef | None = None) -> None:
+        """The requester has seen the outcome (`result`: the message showing the image): the
+        job is no longer this process's to keep."""
+        await self._ledger.mark_delivered(job.id, self._leases.owner, result=result)
         self._leases.let_go(job.id)
 
     async def claim_orphans(self, scope: ShardScope, *, expired_before: float) -> list[Job]:

@@ -61,6 +61,14 @@ NO_REPLY = ReplyPlace()
 
 
 @dataclass(frozen=True)
+class MessageRef:
+    """A message in a channel: where a delivered result lives, to link to or fetch again."""
+
+    channel_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
 class Lease:
     """A process's claim on a job until it is delivered: only the holder may write the job,
     and a lease left to expire (its process died) is claimed by a live process."""
@@ -104,6 +112,7 @@ class Job:
     delivered_at: float | None
     lease: Lease | None = None
     batch_id: int | None = None  # the first job of the set it belongs to, if asked for several
+    result_message: MessageRef | None = None  # the delivered image's message, once known
 
 
 @dataclass(frozen=True)
@@ -155,3 +164,22 @@ class Tally:
 class MemberTotal:
     user_id: int
     tally: Tally
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """A prompt a member may reuse: one of their favourites, or one they used recently."""
+
+    prompt: str
+    favourite: bool
+
+
+@dataclass(frozen=True)
+class GalleryEntry:
+    """A delivered result, for the gallery: whose, what, when, and where it is shown."""
+
+    job_id: int
+    user_id: int
+    prompt: str
+    created_at: float
+    result: MessageRef

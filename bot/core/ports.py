@@ -8,11 +8,14 @@ from typing import Protocol
 
 from bot.core.limits import Usage
 from bot.core.models import (
+    GalleryEntry,
     GuildConfig,
     Job,
     JobState,
     Lease,
     MemberTotal,
+    MessageRef,
+    PromptChoice,
     ReplyPlace,
     Requester,
     ShardScope,
@@ -110,8 +113,11 @@ class JobLedger(Protocol):
 
     async def set_reply(self, job_id: int, reply: ReplyPlace) -> None: ...
 
-    async def mark_delivered(self, job_id: int, owner: str) -> None:
-        """The requester has seen the outcome: forget the token, end the lease."""
+    async def mark_delivered(
+        self, job_id: int, owner: str, *, result: MessageRef | None = None
+    ) -> None:
+        """The requester has seen the outcome: forget the token, end the lease; with `result`,
+        remember the message showing the image."""
         ...
 
     async def total_charged_cents(self) -> int: ...
@@ -132,6 +138,42 @@ class UsageReader(Protocol):
 
     async def job_times(self, guild_id: int, *, since: float) -> list[tuple[float, bool, int]]:
         """(created_at, completed, charged cents) of a server's jobs since `since`."""
+        ...
+
+
+class HistoryStore(Protocol):
+    """What members made and kept: prompts to offer again, favourites, delivered results."""
+
+    async def prompt_history(
+        self, guild_id: int, user_id: int, *, containing: str, recent: int, longest: int, limit: int
+    ) -> list[PromptChoice]:
+        """The member's distinct prompts in this server, at most `longest` characters, holding
+        `containing` (whatever its case): their favourites first, then those of their last
+        `recent` jobs, the most recently used first within each, at most `limit`."""
+        ...
+
+    async def toggle_favourite(self, user_id: int, job_id: int) -> bool:
+        """Add the job to the member's favourites, or remove it if it was one; returns whether
+        it is a favourite now (False for an unknown job)."""
+        ...
+
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """These messages were deleted: any result they showed is no longer listed or shown.
+        Returns how many jobs lost their message."""
+        ...
+
+    async def gallery(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
+    ) -> list[GalleryEntry]:
+        """Completed results delivered in this server whose message is known, newest first,
+        skipping `offset`: only `user_id`'s if given, only those shown in `channel_ids` if
+        given."""
         ...
 
 
@@ -166,7 +208,7 @@ class BotState(Protocol):
         ...
 
 
-class Storage(JobLedger, UsageReader, GuildConfigStore, BotState, Protocol):
+class Storage(JobLedger, UsageReader, HistoryStore, GuildConfigStore, BotState, Protocol):
     """One engine's adapter: every port, its schema, and a way to let go of its connections."""
 
     # True where no other process can be using the database while this one runs (SQLite).

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.core.admission import Admission
 from bot.core.delivery import DeliveryBook
+from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger, UsageReader
@@ -21,6 +22,7 @@ class Services:
     delivery: DeliveryBook
     ledger: JobLedger
     usage: UsageReader
+    history: History
 
     def stop_taking_jobs(self) -> None:
         """Shutting down: refuse new jobs and start no queued one."""

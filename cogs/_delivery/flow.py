@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 import discord
 
 from bot.core.imaging import fit_for_upload
-from bot.core.models import Job, ReplyPlace
+from bot.core.models import Job, MessageRef, ReplyPlace
 from bot.core.requests import GenerationRequest
 from bot.core.runner import JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
@@ -20,6 +20,7 @@ from bot.vibedream import VibeDreamError
 from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_for
 from cogs._delivery.progress import LiveProgress
 from cogs._delivery.replies import ImageFile, InteractionReply, Reply
+from cogs._delivery.result_files import result_filename
 from cogs._render import (
     TOO_LARGE,
     WILL_DELIVER_AFTER_RESTART,
@@ -133,10 +134,11 @@ async def deliver_outcomes(
     first = jobs[0]
     channel = bot.get_channel(first.requester.channel_id)
     spoiler = await spoiler_policy_for(bot, first.requester.guild_id, channel)
-    # Discord hides a file whose name starts SPOILER_; an embed would show it, so none holds it.
-    prefix = "SPOILER_" if spoiler else ""
+    # A spoilered file stays out of the embed, which would show it.
     images = [
-        ImageFile(result.image.data, f"{prefix}imagine-{job.id}.{result.image.extension}")
+        ImageFile(
+            result.image.data, result_filename(job.id, result.image.extension, spoiler=spoiler)
+        )
         for _, job, result in made
     ]
     if len(jobs) == 1:
@@ -180,7 +182,9 @@ async def _delivered(
 ) -> None:
     """The requester has seen the outcome: note it, and record it in the moderation log."""
     delivery = bot.services.delivery
-    await delivery.delivered(job)
+    # An image's message is kept for the gallery and /show.
+    result = MessageRef(shown.channel.id, shown.id) if shown and failure is None else None
+    await delivery.delivered(job, result)
     guild_id = job.requester.guild_id
     log_channel_id = await delivery.mod_log_channel_id(guild_id)
     if log_channel_id is None:

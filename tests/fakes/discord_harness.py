@@ -635,6 +635,18 @@ async def message_create(
     return message
 
 
+async def message_delete(bot: discord.Client, fake: FakeDiscord, message_id: int) -> None:
+    """A message is deleted (through the API or by someone in Discord): mark it so in the fake
+    and dispatch MESSAGE_DELETE, which Discord sends for every deletion, the bot's own too."""
+    message = fake.messages[message_id]
+    message.deleted = True
+    payload: Payload = {"id": str(message_id), "channel_id": str(message.channel_id)}
+    if message.guild_id is not None:
+        payload["guild_id"] = str(message.guild_id)
+    bot._connection.parse_message_delete(payload)  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # let discord.py start the listeners
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 

@@ -97,6 +97,8 @@ class RecordedRequest:
 class FakeAttachment:
     payload: dict[str, Any]
     data: bytes
+    # Once links have expired: the `ex` its current URL carries; older URLs are refused.
+    link_key: str | None = None
 
     @property
     def id(self) -> int:
@@ -485,6 +487,16 @@ class FakeDiscord:
         """Serve `data` on the fake CDN and return a Discord attachment object for it."""
         return self._host(data, filename, content_type).payload
 
+    def expire_attachment_links(self) -> None:
+        """Let every attachment URL handed out so far expire, as Discord's signed CDN links do
+        after a day: the CDN refuses them, and messages read from now on carry fresh ones."""
+        for attachment in self.attachments.values():
+            attachment.link_key = f"{new_snowflake():x}"
+            base = attachment.payload["url"].split("?", 1)[0]
+            attachment.payload["url"] = attachment.payload["proxy_url"] = (
+                f"{base}?ex={attachment.link_key}"
+            )
+
     def add_message(
         self,
         channel_id: int,
@@ -668,7 +680,11 @@ class FakeDiscord:
     async def _serve_attachment(self, request: web.Request) -> web.Response:
         record = self._record(request, "GET /attachments/{id}/{filename}")
         attachment = self.attachments.get(int(request.match_info["id"]))
-        if attachment is None or attachment.filename != request.match_info["filename"]:
+        stale = attachment is not None and attachment.link_key not in (
+            None,
+            request.query.get("ex"),
+        )
+        if attachment is None or attachment.filename != request.match_info["filename"] or stale:
             record.status = 404
             return web.Response(status=404, text="Not Found")
         record.status = 200

@@ -350,6 +350,25 @@ async def test_message_create_gets_a_reply_that_read_the_attachment(
     assert reply[0].type == 19
 
 
+async def test_expired_attachment_links_are_refused_and_refetched_fresh(
+    bot: TinyBot, fake: FakeDiscord
+) -> None:
+    """After links expire, the CDN refuses an old URL; the message read again carries a new
+    one that works."""
+    attachment = fake.host_attachment(png(), "old.png", "image/png")
+    posted = fake.add_message(GENERAL, make_user("someone"), "", attachments=[attachment])
+    old_url = attachment["url"]
+    fake.expire_attachment_links()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(old_url) as stale:
+            assert stale.status == 404
+        message = await bot.get_partial_messageable(GENERAL).fetch_message(posted.id)
+        fresh_url = message.attachments[0].url
+        assert fresh_url != old_url
+        async with session.get(fresh_url) as fresh:
+            assert fresh.status == 200 and await fresh.read() == png()
+
+
 async def test_late_acknowledgement_is_an_unknown_interaction(
     bot: TinyBot, fake: FakeDiscord, clock: Clock
 ) -> None:

@@ -15,6 +15,8 @@ from bot.core.models import (
     GuildSettings,
     JobState,
     Lease,
+    MessageRef,
+    PromptChoice,
     ReplyKind,
     ReplyPlace,
     Requester,
@@ -453,3 +455,152 @@ async def test_gateway_sessions_start_apart_across_processes(open_adapter: OpenS
     turns.sort()
     assert turns[0] < 0.25
     assert all(later - earlier >= 0.28 for earlier, later in itertools.pairwise(turns))
+
+
+async def made(
+    storage: Storage,
+    prompt: str,
+    requester: Requester = ALICE,
+    *,
+    state: JobState = JobState.COMPLETED,
+    shown: MessageRef | None = None,
+) -> int:
+    """A job for `prompt` that ended in `state` and was delivered, its image shown in `shown`."""
+    [job] = await storage.reserve_jobs(
+        requester,
+        [GenerationRequest(prompt=prompt, seed=1)],
+        reserved_cents=1,
+        counted_since=(0.0, 0.0),
+        admit=admit_all,
+        reply=NO_REPLY,
+        lease=LEASE,
+    )
+    await submit(storage, job.id)
+    await storage.settle(job.id, OWNER, state)
+    await storage.mark_delivered(job.id, OWNER, result=shown)
+    return job.id
+
+
+async def test_delivery_remembers_the_result_message(storage: Storage) -> None:
+    """The message showing a delivered image is kept with its job; a job delivered without
+    one has none, and a second delivery note without one does not forget it."""
+    shown = MessageRef(channel_id=100, message_id=5000)
+    with_image = await made(storage, "a kite", shown=shown)
+    without = await made(storage, "a kite", state=JobState.FAILED)
+    await storage.mark_delivered(with_image, OWNER)
+    kept, failed = await storage.get_job(with_image), await storage.get_job(without)
+    assert kept is not None and kept.result_message == shown
+    assert failed is not None and failed.result_message is None
+
+
+async def history(storage: Storage, typed: str, **bounds: int) -> list[PromptChoice]:
+    limits = {"recent": 500, "longest": 100, "limit": 25, **bounds}
+    return await storage.prompt_history(
+        ALICE.guild_id or 0, ALICE.user_id, containing=typed, **limits
+    )
+
+
+async def test_prompt_history_is_the_members_own_favourites_first(storage: Storage) -> None:
+    """Alice is offered her favourites (one of Bob's results among them), then her own recent
+    prompts, once each, matched whatever the case; never Bob's own prompts, nor hers from
+    another server."""
+    await made(storage, "a blue cat")
+    fox = await made(storage, "a red fox")
+    await made(storage, "A Black Cat")
+    await made(storage, "a red fox")
+    await made(storage, "a cat from elsewhere", Requester(ALICE.user_id, 11, 100))
+    await made(storage, "bob's cat", BOB)
+    bobs_favourite = await made(storage, "a green cat", BOB)
+    assert await storage.toggle_favourite(ALICE.user_id, bobs_favourite)
+    assert await storage.toggle_favourite(ALICE.user_id, fox)
+
+    assert await history(storage, "") == [
+        PromptChoice("a red fox", True),
+        PromptChoice("a green cat", True),
+        PromptChoice("A Black Cat", False),
+        PromptChoice("a blue cat", False),
+    ]
+    assert await history(storage, "CAT") == [
+        PromptChoice("a green cat", True),
+        PromptChoice("A Black Cat", False),
+        PromptChoice("a blue cat", False),
+    ]
+    assert await history(storage, "cat", limit=2) == [
+        PromptChoice("a green cat", True),
+        PromptChoice("A Black Cat", False),
+    ]
+    assert await history(storage, "nothing like it") == []
+
+
+async def test_prompt_history_keeps_to_its_bounds(storage: Storage) -> None:
+    """Prompts longer than `longest` are not offered, and only the last `recent` jobs are
+    searched."""
+    await made(storage, "an old cat")
+    await made(storage, "a long cat " + "x" * 100)
+    await made(storage, "a new cat")
+    assert await history(storage, "cat") == [
+        PromptChoice("a new cat", False),
+        PromptChoice("an old cat", False),
+    ]
+    assert await history(storage, "cat", recent=2) == [PromptChoice("a new cat", False)]
+
+
+async def test_favourites_toggle_and_last(open_adapter: OpenStorage) -> None:
+    """A favourite is added, removed, added again, and still there when the database is
+    opened again; an unknown job cannot be one."""
+    first = await open_adapter()
+    job_id = await made(first, "a kite", BOB)
+    assert await first.toggle_favourite(ALICE.user_id, job_id) is True
+    assert await first.toggle_favourite(ALICE.user_id, job_id) is False
+    assert await first.toggle_favourite(ALICE.user_id, job_id) is True
+    assert await first.toggle_favourite(ALICE.user_id, job_id + 1000) is False
+    again = await open_adapter()
+    assert await history(again, "kite") == [PromptChoice("a kite", True)]
+
+
+async def test_gallery_pages_through_delivered_results(storage: Storage) -> None:
+    """Completed results whose message is known, newest first, a page at a time; for one
+    member or the whole server, never another server's."""
+    shown = [MessageRef(100, 9000 + n) for n in range(4)]
+    alice_first = await made(storage, "one", shown=shown[0])
+    bobs = await made(storage, "two", BOB, shown=shown[1])
+    alice_last = await made(storage, "three", shown=shown[2])
+    await made(storage, "failed", state=JobState.FAILED)
+    await made(storage, "not shown")
+    await made(storage, "elsewhere", Requester(ALICE.user_id, 11, 100), shown=shown[3])
+
+    guild = ALICE.guild_id or 0
+    page = await storage.gallery(guild, user_id=None, channel_ids=None, offset=0, limit=2)
+    assert [(entry.job_id, entry.result) for entry in page] == [
+        (alice_last, shown[2]),
+        (bobs, shown[1]),
+    ]
+    assert page[1].user_id == BOB.user_id and page[1].prompt == "two"
+    rest = await storage.gallery(guild, user_id=None, channel_ids=None, offset=2, limit=2)
+    assert [entry.job_id for entry in rest] == [alice_first]
+    mine = await storage.gallery(guild, user_id=ALICE.user_id, channel_ids=None, offset=0, limit=10)
+    assert [entry.job_id for entry in mine] == [alice_last, alice_first]
+
+
+async def test_gallery_keeps_to_the_channels_given(storage: Storage) -> None:
+    """Only results shown in the channels given are listed (none for no channel)."""
+    seen = await made(storage, "seen", shown=MessageRef(100, 9001))
+    await made(storage, "hidden", shown=MessageRef(101, 9002))
+    guild = ALICE.guild_id or 0
+    listed = await storage.gallery(guild, user_id=None, channel_ids=[100], offset=0, limit=10)
+    assert [entry.job_id for entry in listed] == [seen]
+    assert await storage.gallery(guild, user_id=None, channel_ids=[], offset=0, limit=10) == []
+
+
+async def test_deleted_result_messages_are_forgotten(storage: Storage) -> None:
+    """A result whose message was deleted has no message and leaves the gallery; others keep
+    theirs."""
+    gone = await made(storage, "gone", shown=MessageRef(100, 9001))
+    kept = await made(storage, "kept", shown=MessageRef(100, 9002))
+    assert await storage.forget_result_messages([9001, 12345]) == 1
+    assert await storage.forget_result_messages([]) == 0
+    forgotten = await storage.get_job(gone)
+    assert forgotten is not None and forgotten.result_message is None
+    guild = ALICE.guild_id or 0
+    listed = await storage.gallery(guild, user_id=None, channel_ids=None, offset=0, limit=10)
+    assert [entry.job_id for entry in listed] == [kept]

@@ -284,7 +284,7 @@ async def test_driver_errors_come_out_as_storage_unavailable(postgres_url: str) 
     storage = await PostgresStorage.open(postgres_url)
     try:
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
-            await admin.execute("DROP TABLE jobs")
+            await admin.execute("DROP TABLE jobs CASCADE")
         with pytest.raises(StorageUnavailable, match="PostgreSQL"):
             await storage.get_job(1)
         with pytest.raises(StorageUnavailable):

@@ -39,12 +39,15 @@ from bot.core.limits import Usage
 from bot.core.models import (
     FINAL_STATES,
     GUILD_SETTING_FIELDS,
+    GalleryEntry,
     GuildConfig,
     GuildSettings,
     Job,
     JobState,
     Lease,
     MemberTotal,
+    MessageRef,
+    PromptChoice,
     ReplyKind,
     ReplyPlace,
     Requester,
@@ -363,12 +366,23 @@ class PostgresStorage:
             (reply.kind.value, reply.message_id, reply.token, reply.token_expires_at, job_id),
         )
 
-    async def mark_delivered(self, job_id: int, owner: str) -> None:
-        """The requester has seen the outcome: the token and the lease are no longer needed."""
+    async def mark_delivered(
+        self, job_id: int, owner: str, *, result: MessageRef | None = None
+    ) -> None:
+        """The requester has seen the outcome: the token and the lease are no longer needed;
+        `result` is the message showing the image, if there is one."""
         await self._update(
-            "UPDATE jobs SET delivered_at = %s, reply_token = NULL, lease_expires_at = NULL"
+            "UPDATE jobs SET delivered_at = %s, reply_token = NULL, lease_expires_at = NULL,"
+            " result_channel_id = COALESCE(%s, result_channel_id),"
+            " result_message_id = COALESCE(%s, result_message_id)"
             " WHERE id = %s AND lease_owner = %s",
-            (self._clock(), job_id, owner),
+            (
+                self._clock(),
+                result.channel_id if result else None,
+                result.message_id if result else None,
+                job_id,
+                owner,
+            ),
         )
 
     async def total_charged_cents(self) -> int:
@@ -428,6 +442,80 @@ class PostgresStorage:
             (guild_id, since),
         )
         return [(row[0], bool(row[1]), row[2]) for row in rows]
+
+    # --- history: prompts, favourites, the gallery -------------------------------------------
+
+    async def prompt_history(
+        self, guild_id: int, user_id: int, *, containing: str, recent: int, longest: int, limit: int
+    ) -> list[PromptChoice]:
+        """The member's favourite, then recent, prompts holding `containing`, de-duplicated."""
+        rows = await self._rows(
+            _PROMPT_HISTORY,
+            {
+                "guild": guild_id,
+                "user": user_id,
+                "typed": containing,
+                "recent": recent,
+                "longest": longest,
+                "limit": limit,
+            },
+        )
+        return [PromptChoice(row[0], bool(row[1])) for row in rows]
+
+    async def toggle_favourite(self, user_id: int, job_id: int) -> bool:
+        """Remove the favourite if it was one, else add it (for a job that exists)."""
+        removed = await self._update(
+            "DELETE FROM favourites WHERE user_id = %s AND job_id = %s", (user_id, job_id)
+        )
+        if removed:
+            return False
+        added = await self._update(
+            "INSERT INTO favourites (user_id, job_id, guild_id, created_at)"
+            " SELECT %s, id, guild_id, %s FROM jobs WHERE id = %s ON CONFLICT DO NOTHING",
+            (user_id, self._clock(), job_id),
+        )
+        return added > 0
+
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """Deleted messages no longer show their results."""
+        if not message_ids:
+            return 0
+        return await self._update(
+            "UPDATE jobs SET result_channel_id = NULL, result_message_id = NULL"
+            " WHERE result_message_id = ANY(%s::bigint[])",
+            (list(message_ids),),
+        )
+
+    async def gallery(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
+    ) -> list[GalleryEntry]:
+        """Delivered results in this server (or of one member there, or shown in some of its
+        channels), newest first."""
+        member = "" if user_id is None else " AND user_id = %(user)s"
+        if channel_ids is not None:
+            member += " AND result_channel_id = ANY(%(channels)s::bigint[])"
+        rows = await self._rows(
+            "SELECT id, user_id, prompt, created_at, result_channel_id, result_message_id"
+            " FROM jobs WHERE guild_id = %(guild)s"
+            f"{member} AND result_message_id IS NOT NULL AND state = 'completed'"
+            " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            {
+                "guild": guild_id,
+                "user": user_id,
+                "channels": list(channel_ids or ()),
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        return [
+            GalleryEntry(row[0], row[1], row[2], row[3], MessageRef(row[4], row[5])) for row in rows
+        ]
 
     # --- per-server settings ----------------------------------------------------------------
 
@@ -712,6 +800,23 @@ RETURNING *
 _JOIN_OWN_BATCH = "UPDATE jobs SET batch_id = id WHERE id = %s RETURNING *"
 
 
+# A member's favourite prompts and those of their last %(recent)s jobs (the scan bounded by the
+# index on guild, user and time), filtered, de-duplicated, favourites first.
+_PROMPT_HISTORY = """
+WITH offered (prompt, favourite, used_at) AS (
+  SELECT jobs.prompt, 1, favourites.created_at FROM favourites
+    JOIN jobs ON jobs.id = favourites.job_id
+   WHERE favourites.guild_id = %(guild)s AND favourites.user_id = %(user)s
+  UNION ALL
+  (SELECT prompt, 0, created_at FROM jobs
+    WHERE guild_id = %(guild)s AND user_id = %(user)s ORDER BY created_at DESC LIMIT %(recent)s)
+)
+SELECT prompt, MAX(favourite) AS favourite, MAX(used_at) AS last_used FROM offered
+ WHERE char_length(prompt) <= %(longest)s AND strpos(lower(prompt), lower(%(typed)s)) > 0
+ GROUP BY prompt ORDER BY favourite DESC, last_used DESC LIMIT %(limit)s
+"""
+
+
 def _job_from_row(row: Mapping[str, Any]) -> Job:
     request = GenerationRequest.model_construct(
         prompt=row["prompt"],
@@ -745,4 +850,7 @@ def _job_from_row(row: Mapping[str, Any]) -> Job:
         if row["lease_owner"]
         else None,
         batch_id=row["batch_id"],
+        result_message=MessageRef(row["result_channel_id"], row["result_message_id"])
+        if row["result_message_id"] is not None
+        else None,
     )

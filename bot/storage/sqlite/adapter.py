@@ -28,12 +28,15 @@ from bot.core.limits import Usage
 from bot.core.models import (
     FINAL_STATES,
     GUILD_SETTING_FIELDS,
+    GalleryEntry,
     GuildConfig,
     GuildSettings,
     Job,
     JobState,
     Lease,
     MemberTotal,
+    MessageRef,
+    PromptChoice,
     ReplyKind,
     ReplyPlace,
     Requester,
@@ -201,6 +204,8 @@ class SqliteStorage:
             # open, and a connection holding one cannot take the write lock later.
             for pragma in _PRAGMAS:
                 await _translated(connection.execute_fetchall, f"PRAGMA {pragma}")
+            # SQLite's own lower() folds ASCII only; prompt search folds like PostgreSQL's.
+            await connection.create_function("unicode_lower", 1, str.lower, deterministic=True)
             admissions = await _translated(asyncio.to_thread, _AdmissionConnection, path)
             database = cls(connection, admissions, clock, lock)
             await database.migrate()
@@ -395,12 +400,23 @@ class SqliteStorage:
             (reply.kind.value, reply.message_id, reply.token, reply.token_expires_at, job_id),
         )
 
-    async def mark_delivered(self, job_id: int, owner: str) -> None:
-        """The requester has seen the outcome: the token and the lease are no longer needed."""
+    async def mark_delivered(
+        self, job_id: int, owner: str, *, result: MessageRef | None = None
+    ) -> None:
+        """The requester has seen the outcome: the token and the lease are no longer needed;
+        `result` is the message showing the image, if there is one."""
         await self._update(
-            "UPDATE jobs SET delivered_at = ?, reply_token = NULL, lease_expires_at = NULL"
+            "UPDATE jobs SET delivered_at = ?, reply_token = NULL, lease_expires_at = NULL,"
+            " result_channel_id = COALESCE(?, result_channel_id),"
+            " result_message_id = COALESCE(?, result_message_id)"
             " WHERE id = ? AND lease_owner = ?",
-            (self._clock(), job_id, owner),
+            (
+                self._clock(),
+                result.channel_id if result else None,
+                result.message_id if result else None,
+                job_id,
+                owner,
+            ),
         )
 
     async def total_charged_cents(self) -> int:
@@ -460,6 +476,76 @@ class SqliteStorage:
             (guild_id, since),
         )
         return [(row[0], bool(row[1]), row[2]) for row in rows]
+
+    # --- history: prompts, favourites, the gallery -------------------------------------------
+
+    async def prompt_history(
+        self, guild_id: int, user_id: int, *, containing: str, recent: int, longest: int, limit: int
+    ) -> list[PromptChoice]:
+        """The member's favourite, then recent, prompts holding `containing`, de-duplicated."""
+        rows = await self._fetch_all(
+            _PROMPT_HISTORY,
+            {
+                "guild": guild_id,
+                "user": user_id,
+                "typed": containing.lower(),
+                "recent": recent,
+                "longest": longest,
+                "limit": limit,
+            },
+        )
+        return [PromptChoice(row[0], bool(row[1])) for row in rows]
+
+    async def toggle_favourite(self, user_id: int, job_id: int) -> bool:
+        """Remove the favourite if it was one, else add it (for a job that exists)."""
+        removed = await self._update(
+            "DELETE FROM favourites WHERE user_id = ? AND job_id = ?", (user_id, job_id)
+        )
+        if removed:
+            return False
+        added = await self._update(
+            "INSERT INTO favourites (user_id, job_id, guild_id, created_at)"
+            " SELECT ?, id, guild_id, ? FROM jobs WHERE id = ? ON CONFLICT DO NOTHING",
+            (user_id, self._clock(), job_id),
+        )
+        return added > 0
+
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """Deleted messages no longer show their results."""
+        if not message_ids:
+            return 0
+        marks = ", ".join("?" * len(message_ids))
+        return await self._update(
+            "UPDATE jobs SET result_channel_id = NULL, result_message_id = NULL"
+            f" WHERE result_message_id IN ({marks})",
+            tuple(message_ids),
+        )
+
+    async def gallery(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None,
+        channel_ids: Collection[int] | None,
+        offset: int,
+        limit: int,
+    ) -> list[GalleryEntry]:
+        """Delivered results in this server (or of one member there, or shown in some of its
+        channels), newest first."""
+        member = "" if user_id is None else " AND user_id = :user"
+        channels = {f"channel{n}": channel for n, channel in enumerate(channel_ids or ())}
+        if channel_ids is not None:
+            member += f" AND result_channel_id IN ({', '.join(f':{name}' for name in channels)})"
+        rows = await self._fetch_all(
+            "SELECT id, user_id, prompt, created_at, result_channel_id, result_message_id"
+            " FROM jobs WHERE guild_id = :guild"
+            f"{member} AND result_message_id IS NOT NULL AND state = 'completed'"
+            " ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {"guild": guild_id, "user": user_id, "limit": limit, "offset": offset, **channels},
+        )
+        return [
+            GalleryEntry(row[0], row[1], row[2], row[3], MessageRef(row[4], row[5])) for row in rows
+        ]
 
     # --- per-server settings ----------------------------------------------------------------
 
@@ -613,6 +699,23 @@ RETURNING *
 _JOIN_OWN_BATCH = "UPDATE jobs SET batch_id = id WHERE id = ? RETURNING *"
 
 
+# A member's favourite prompts and those of their last :recent jobs (the scan bounded by the
+# index on guild, user and time), filtered, de-duplicated, favourites first.
+_PROMPT_HISTORY = """
+WITH offered (prompt, favourite, used_at) AS (
+  SELECT jobs.prompt, 1, favourites.created_at FROM favourites
+    JOIN jobs ON jobs.id = favourites.job_id
+   WHERE favourites.guild_id = :guild AND favourites.user_id = :user
+  UNION ALL
+  SELECT * FROM (SELECT prompt, 0, created_at FROM jobs
+   WHERE guild_id = :guild AND user_id = :user ORDER BY created_at DESC LIMIT :recent)
+)
+SELECT prompt, MAX(favourite) AS favourite, MAX(used_at) AS last_used FROM offered
+ WHERE length(prompt) <= :longest AND instr(unicode_lower(prompt), :typed) > 0
+ GROUP BY prompt ORDER BY favourite DESC, last_used DESC LIMIT :limit
+"""
+
+
 def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
     request = GenerationRequest.model_construct(
         prompt=row["prompt"],
@@ -646,4 +749,7 @@ def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
         if row["lease_owner"]
         else None,
         batch_id=row["batch_id"],
+        result_message=MessageRef(row["result_channel_id"], row["result_message_id"])
+        if row["result_message_id"] is not None
+        else None,
     )
