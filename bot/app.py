@@ -12,13 +12,16 @@ import discord.http
 import uvloop
 
 from bot.core.admission import Admission
+from bot.core.composer import Composer
 from bot.core.delivery import DeliveryBook
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import BotDefaults, GuildPolicy
 from bot.core.ports import Storage
+from bot.core.preferences import PreferenceBook
 from bot.core.pricing import Pricing
 from bot.core.runner import JobRunner
 from bot.core.services import Services
+from bot.core.styles import StyleBook
 from bot.core.telemetry import Telemetry
 from bot.discord_bot import ImagineBot
 from bot.metrics import Metrics, Monitoring
@@ -84,6 +87,7 @@ def build_services(
     )
     pricing = Pricing(settings.expected_cost_cents)
     leases = LeaseKeeper(storage)
+    styles, preferences = StyleBook(storage), PreferenceBook(storage)
     return Services(
         policy=policy,
         leases=leases,
@@ -100,6 +104,9 @@ def build_services(
         delivery=DeliveryBook(storage, policy, leases),
         ledger=storage,
         usage=storage,
+        styles=styles,
+        preferences=preferences,
+        composer=Composer(styles, preferences, policy),
     )
 
 

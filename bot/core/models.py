@@ -3,7 +3,8 @@ server has configured, and usage tallies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.core.requests import GenerationRequest
@@ -123,6 +124,8 @@ class GuildSettings:
     # Outside age-restricted channels: None shows results, "spoiler" hides them behind a
     # spoiler, "refuse" makes none there.
     spoiler_policy: str | None = None
+    # Whether members' personal prompt suffixes are appended; None means they are.
+    personal_suffixes: bool | None = None
 
 
 # The settings a moderator may change.
@@ -151,3 +154,38 @@ class Tally:
 class MemberTotal:
     user_id: int
     tally: Tally
+
+
+@dataclass(frozen=True)
+class Style:
+    """A server's named prompt template: `{prompt}` marks where the member's words go."""
+
+    guild_id: int
+    name: str  # as the moderator wrote it; unique per server whatever the case
+    template: str
+    default_size: str | None = None
+
+    @property
+    def key(self) -> str:
+        return style_key(self.name)
+
+
+def style_key(name: str) -> str:
+    """What makes two style names the same: case is ignored."""
+    return name.casefold()
+
+
+@dataclass(frozen=True)
+class MemberPreferences:
+    """A member's own defaults in one server; None means the server's (or none)."""
+
+    size: str | None = None
+    output_format: str | None = None
+    count: int | None = None
+    suffix: str | None = None  # appended to each prompt, where the server allows it
+    option_sets: Mapping[str, str] = field(default_factory=dict)  # `--name` -> its text
+
+
+NO_PREFERENCES = MemberPreferences()
+# The preferences a member may set one by one (option sets have their own calls).
+PREFERENCE_FIELDS = frozenset({"size", "output_format", "count", "suffix"})
