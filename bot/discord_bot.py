@@ -26,6 +26,8 @@ EXTENSIONS = (
     "cogs.results",
     "cogs.usage",
     "cogs.limits",
+    "cogs.styles",
+    "cogs.preferences",
     "cogs.recovery",
 )
 # Everything the bot needs in a channel; the invite URL asks for exactly this.

@@ -9,7 +9,7 @@ from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, Tally
 from bot.core.polling import Estimate
 from bot.core.refusals import Refused
-from bot.core.requests import FORMATS, SIZES, Size
+from bot.core.requests import FORMATS, SIZES, GenerationRequest, Size
 from bot.core.runner import JobResult
 from bot.core.usage import Allowance, MemberReport, ServerReport
 
@@ -129,6 +129,7 @@ def result_embed(
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=result.image.output_format.upper())
     embed.add_field(name="Seed", value=f"`{request.seed}`")
+    add_style_field(embed, request)
     if reference_url is not None:
         embed.add_field(name="Strength", value=f"{request.strength:.1f}")
         embed.add_field(name="Reference", value=f"[image]({reference_url})")
@@ -138,6 +139,12 @@ def result_embed(
         embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Job {result.job_id} · Z-Image Turbo")
     return embed
+
+
+def add_style_field(embed: discord.Embed, request: GenerationRequest) -> None:
+    """The server style a prompt was composed with; the prompt shown is the one sent."""
+    if request.style_name:
+        embed.add_field(name="Style", value=discord.utils.escape_markdown(request.style_name))
 
 
 def mod_log_embed(job: Job, result_url: str | None, failure: str | None) -> discord.Embed:
@@ -202,6 +209,10 @@ def limits_embed(
         name="Outside age-restricted channels",
         value=SPOILER_POLICIES.get(settings.spoiler_policy, SPOILER_POLICIES[None]),
     )
+    embed.add_field(
+        name="Personal suffixes",
+        value="ignored" if settings.personal_suffixes is False else "added to prompts",
+    )
     size, output_format = defaults
     embed.add_field(
         name="Default image", value=f"{size_label(size)}, {output_format.upper()}", inline=False
@@ -261,6 +272,7 @@ def job_details_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=request.output_format.upper())
     embed.add_field(name="Seed", value=f"`{request.seed}`")
+    add_style_field(embed, request)
     if request.image:
         embed.add_field(name="Strength", value=f"{request.strength:.1f}")
         embed.add_field(name="Reference", value=f"[image]({request.image})")

@@ -11,11 +11,11 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
+from bot.core.composition import Asked
 from bot.core.imaging import Reference, check_reference
 from bot.core.models import ReplyPlace, Requester
-from bot.core.prompt_flags import parse_prompt_flags
 from bot.core.refusals import Refused
-from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED
+from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED, GenerationRequest
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
 from cogs._delivery.permissions import (
@@ -31,9 +31,9 @@ from cogs._render import (
     FORMAT_CHOICES,
     SIZE_CHOICES,
     failure_line,
-    options_won_line,
     refusal_text,
 )
+from cogs._render_styles import composition_note
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,22 @@ class RemixModal(discord.ui.Modal, title="Imagine from image"):
         self._reference = reference
         self._size = size
         self._output_format = output_format
+        self._fresh = prompt is None
         if prompt is not None:
             self.prompt.default = prompt
         if strength is not None:
             self.strength.default = f"{strength:.1f}"
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        flags = parse_prompt_flags(self.prompt.value)  # a flag typed here beats the kept value
         await self._cog.start(
             interaction,
             prompt=self.prompt.value,
-            size=None if flags.size else self._size,
-            output_format=None if flags.output_format else self._output_format,
+            kept_size=self._size,  # a flag typed here beats the kept value
+            kept_format=self._output_format,
             strength=parse_strength(self.strength.value),
             reference=self._reference,
+            # Prefilled from a result, the prompt already has its style and suffix.
+            fresh=self._fresh,
         )
 
     # discord.py's stubs give Modal.on_error the View signature; Modal's own takes no item.
@@ -146,6 +148,7 @@ class Imagine(commands.Cog):
         seed="The same seed and prompt give the same image; -1 picks one at random",
         strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
         image="A picture to start from (JPEG, PNG, GIF or WebP)",
+        style="One of this server's styles (the channel's default if you leave it out)",
     )
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def imagine(
@@ -157,6 +160,7 @@ class Imagine(commands.Cog):
         seed: Range[int, -1, MAX_SEED] = -1,
         strength: Range[float, 0.0, 1.0] | None = None,
         image: discord.Attachment | None = None,
+        style: Range[str, 1, 40] | None = None,
     ) -> None:
         """Make an image from a prompt, or remix a picture you attach."""
         await self.start(
@@ -167,7 +171,17 @@ class Imagine(commands.Cog):
             seed=seed,
             strength=strength,
             reference=as_reference(image) if image else None,
+            style=style,
         )
+
+    @imagine.autocomplete("style")
+    async def _styles(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        styles = await self.bot.services.styles.matching(interaction.guild_id, current)
+        return [app_commands.Choice(name=style.name, value=style.name) for style in styles]
 
     async def imagine_from_image(
         self, interaction: discord.Interaction, message: discord.Message
@@ -190,30 +204,42 @@ class Imagine(commands.Cog):
         seed: int = -1,
         strength: float | None = None,
         reference: Reference | None = None,
+        style: str | None = None,
+        kept_size: str | None = None,
+        kept_format: str | None = None,
+        fresh: bool = True,
     ) -> None:
-        """Turn the user's choices and the prompt's flags into a request (with the server's
-        defaults) and launch it. An option given explicitly wins over a flag."""
-        flags = parse_prompt_flags(prompt)
-        overridden = [
-            name
-            for name, option, flag in (
-                ("size", size, flags.size),
-                ("format", output_format, flags.output_format),
-                ("seed", seed if seed != -1 else None, flags.seed),
-            )
-            if option is not None and flag is not None and option != flag
-        ]
+        """Turn the user's choices, the prompt's flags, the style and the member's preferences
+        into a request (with the server's defaults) and launch it. An option given explicitly
+        wins over a flag."""
+        asked = Asked(prompt, style, size, output_format, seed, kept_size, kept_format, fresh=fresh)
+        request, note = await self.composed(
+            requester_for(self.bot, interaction), asked, strength=strength, reference=reference
+        )
+        await launch(self.bot, interaction, request, note=note)
+
+    async def composed(
+        self,
+        requester: Requester,
+        asked: Asked,
+        *,
+        strength: float | None = None,
+        reference: Reference | None = None,
+    ) -> tuple[GenerationRequest, str | None]:
+        """The request for what was asked, styled and personalised, and a note for the member
+        about how (None when there is nothing to say)."""
+        composition = await self.bot.services.composer.compose(requester, asked)
         request = await self.bot.services.admission.prepare(
-            requester_for(self.bot, interaction),
-            prompt=flags.prompt,
-            size=size or flags.size,
-            output_format=output_format or flags.output_format,
-            seed=seed if seed != -1 or flags.seed is None else flags.seed,
+            requester,
+            prompt=composition.prompt,
+            size=composition.size,
+            output_format=composition.output_format,
+            seed=composition.seed,
             strength=strength,
             reference=reference,
+            style_name=composition.style_name,
         )
-        note = options_won_line(overridden) if overridden else None
-        await launch(self.bot, interaction, request, note=note)
+        return request, composition_note(composition)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -241,14 +267,8 @@ class Imagine(commands.Cog):
             guild_id = message.guild.id if message.guild else None
             await spoiler_policy_for(self.bot, guild_id, message.channel)  # may refuse
             requester = Requester(message.author.id, guild_id, message.channel.id)
-            flags = parse_prompt_flags(prompt)
-            request = await self.bot.services.admission.prepare(
-                requester,
-                prompt=flags.prompt,
-                size=flags.size,
-                output_format=flags.output_format,
-                seed=-1 if flags.seed is None else flags.seed,
-                reference=as_reference(attachment),
+            request, note = await self.composed(
+                requester, Asked(prompt), reference=as_reference(attachment)
             )
             job = await self.bot.services.admission.admit(
                 requester, request, role_ids=role_ids(message.author)
@@ -260,7 +280,7 @@ class Imagine(commands.Cog):
             async with releasing_if_unanswered(self.bot, job):
                 reply = await MessageReply.post(anchor)
             await self.bot.services.delivery.reply_posted(job, ReplyPlace.message(reply.message_id))
-            await run_and_deliver(self.bot, job, reply, message.author)
+            await run_and_deliver(self.bot, job, reply, message.author, note)
 
     async def _image_for(
         self, message: discord.Message

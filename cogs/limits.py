@@ -65,6 +65,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_monthly_budget_cents="Cents the server may spend per month (0 for no limit)",
         timezone="When days and months reset, e.g. Europe/Paris (UTC if unset)",
         spoilers="Outside age-restricted channels: show results, hide them, or make none",
+        personal_suffixes="Whether members' own suffixes (/prefer suffix) are added to prompts",
     )
     @app_commands.choices(
         spoilers=[
@@ -83,6 +84,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_monthly_budget_cents: Range[int, 0, 100_000_000] | None = None,
         timezone: str | None = None,
         spoilers: str | None = None,
+        personal_suffixes: bool | None = None,
     ) -> None:
         """Change any of the limits; options you leave out stay as they are."""
         changes: dict[str, object] = {
@@ -103,6 +105,8 @@ class LimitsCog(commands.Cog, name="Limits"):
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
         if spoilers is not None:
             changes["spoiler_policy"] = None if spoilers == "off" else spoilers
+        if personal_suffixes is not None:
+            changes["personal_suffixes"] = None if personal_suffixes else False
         if not changes:
             raise Refused("Give at least one limit to change.")
         await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)
