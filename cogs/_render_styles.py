@@ -19,6 +19,11 @@ STYLE_SIZE_CHOICES = [
 ]
 SUFFIX_IGNORED = "This server doesn't add personal suffixes, so yours was left out."
 TEMPLATE_PLACEHOLDER = "{prompt}, oil painting, soft light"
+SAVED = "Saved."
+SUFFIX_SAVED = "Suffix saved: it is added to the end of your prompts here."
+SUFFIX_REMOVED = "Suffix removed."
+CLEARED = "Cleared."
+NOTHING_TO_CLEAR = "You had nothing to clear."
 
 
 def composition_note(composition: Composition) -> str | None:
@@ -107,3 +112,7 @@ def option_sets_text(option_sets: Mapping[str, str]) -> str:
 
 def option_set_saved_line(name: str, value: str) -> str:
     return f"Saved: `--{name}` in a prompt now stands for `{_shown(value, 300)}`."
+
+
+def option_set_deleted_line(name: str) -> str:
+    return f"Deleted `--{name}`."

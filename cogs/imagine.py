@@ -212,7 +212,16 @@ class Imagine(commands.Cog):
         """Turn the user's choices, the prompt's flags, the style and the member's preferences
         into a request (with the server's defaults) and launch it. An option given explicitly
         wins over a flag."""
-        asked = Asked(prompt, style, size, output_format, seed, kept_size, kept_format, fresh=fresh)
+        asked = Asked(
+            prompt,
+            style=style,
+            size=size,
+            output_format=output_format,
+            seed=seed,
+            kept_size=kept_size,
+            kept_format=kept_format,
+            fresh=fresh,
+        )
         request, note = await self.composed(
             requester_for(self.bot, interaction), asked, strength=strength, reference=reference
         )

@@ -12,7 +12,17 @@ from bot.core.composition import MAX_OPTION_SET_NAME, MAX_OPTION_SET_VALUE, MAX_
 from bot.core.preferences import MAX_COUNT
 from bot.discord_bot import ImagineBot
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES
-from cogs._render_styles import option_set_saved_line, option_sets_text, preferences_embed
+from cogs._render_styles import (
+    CLEARED,
+    NOTHING_TO_CLEAR,
+    SAVED,
+    SUFFIX_REMOVED,
+    SUFFIX_SAVED,
+    option_set_deleted_line,
+    option_set_saved_line,
+    option_sets_text,
+    preferences_embed,
+)
 
 
 class PreferencesCog(commands.Cog, name="Preferences"):
@@ -67,7 +77,7 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         await self.bot.services.preferences.set_defaults(
             guild_id, user_id, size=size, output_format=output_format, count=count
         )
-        await self._show(interaction, "Saved.")
+        await self._show(interaction, SAVED)
 
     @prefer.command(name="suffix")
     @app_commands.describe(text="Words added to the end of every prompt; leave empty to remove")
@@ -77,14 +87,14 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         """Words added to the end of each of your prompts in this server."""
         guild_id, user_id = self._member(interaction)
         saved = await self.bot.services.preferences.set_suffix(guild_id, user_id, text)
-        await self._show(interaction, "Suffix saved." if saved else "Suffix removed.")
+        await self._show(interaction, SUFFIX_SAVED if saved else SUFFIX_REMOVED)
 
     @prefer.command(name="clear")
     async def clear(self, interaction: discord.Interaction) -> None:
         """Forget all your preferences and option sets in this server."""
         guild_id, user_id = self._member(interaction)
         cleared = await self.bot.services.preferences.clear(guild_id, user_id)
-        await self._show(interaction, "Cleared." if cleared else "You had nothing to clear.")
+        await self._show(interaction, CLEARED if cleared else NOTHING_TO_CLEAR)
 
     @option.command(name="set")
     @app_commands.describe(
@@ -118,7 +128,7 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         """Delete one of your option sets."""
         guild_id, user_id = self._member(interaction)
         deleted = await self.bot.services.preferences.delete_option_set(guild_id, user_id, name)
-        await interaction.response.send_message(f"Deleted `--{deleted}`.", ephemeral=True)
+        await interaction.response.send_message(option_set_deleted_line(deleted), ephemeral=True)
 
     @delete_option.autocomplete("name")
     async def _option_names(

@@ -41,6 +41,15 @@ def test_option_sets_expand_then_flags_leave_then_suffix_then_style() -> None:
     assert result.style_name == "Noir" and not result.suffix_ignored
 
 
+def test_the_members_preferred_count_is_passed_on() -> None:
+    """For the entry points to use when the member gives no count."""
+    assert composed("a fox").count is None
+    several = compose(
+        Asked("a fox"), style=None, preferences=MemberPreferences(count=3), suffix_allowed=True
+    )
+    assert several.count == 3
+
+
 def test_size_precedence() -> None:
     """Explicit option > prompt flag > kept size > style's size > member's > server's."""
     assert composed("a fox --ar 1:1", size="512*512").size == "512*512"

@@ -251,3 +251,10 @@ async def test_styles_and_channel_defaults_survive_a_restart(tmp_path: Path) -> 
             body = fake_api.submissions[-1]
             assert (body["prompt"], body["size"]) == ("a cat, noir", "512*512")
             assert embed_fields(result)["Style"] == "Noir"
+
+
+async def test_a_style_that_makes_the_prompt_too_long_is_refused_clearly(world: World) -> None:
+    await add_style(world, "Long", "{prompt}, " + "very " * 40 + "detailed")
+    text = await refused(world, prompt="a cat " * 230, style="Long")
+    assert "With the style “Long” the prompt comes to" in text and "1500" in text
+    await nothing_recorded(world)

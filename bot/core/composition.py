@@ -53,6 +53,7 @@ class Composition:
     output_format: OutputFormat | None
     seed: int
     style_name: str | None
+    count: int | None = None  # how many images the member prefers; None: one
     overridden: tuple[str, ...] = ()  # options that beat a different flag for the same thing
     suffix_ignored: bool = False  # the member has a suffix, and the server does not allow it
 
@@ -101,6 +102,7 @@ def compose(
         ),
         seed=-1 if seed is None else seed,
         style_name=style.name if style else None,
+        count=preferences.count,
         overridden=overridden,
         suffix_ignored=bool(suffix) and not suffix_allowed,
     )

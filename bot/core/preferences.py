@@ -7,6 +7,7 @@ from bot.core import composition
 from bot.core.models import NO_PREFERENCES, MemberPreferences
 from bot.core.ports import PreferenceStore
 from bot.core.refusals import Refused
+from bot.core.requests import FORMATS
 
 MAX_OPTION_SETS = 25
 MAX_COUNT = 4
@@ -36,6 +37,8 @@ class PreferenceBook:
             raise Refused(f"Count goes from 1 to {MAX_COUNT}.")
         if size is not None and composition.default_size(size) is None:
             raise Refused("That is not one of the sizes /imagine offers.")
+        if output_format is not None and output_format not in FORMATS:
+            raise Refused("The format is one of jpeg, png and webp.")
         changes = {
             name: value
             for name, value in (("size", size), ("output_format", output_format), ("count", count))
