@@ -12,14 +12,17 @@ import discord.http
 import uvloop
 
 from bot.core.admission import Admission
+from bot.core.composer import Composer
 from bot.core.delivery import DeliveryBook
 from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import BotDefaults, GuildPolicy
 from bot.core.ports import Storage
+from bot.core.preferences import PreferenceBook
 from bot.core.pricing import Pricing
 from bot.core.runner import JobRunner
 from bot.core.services import Services
+from bot.core.styles import StyleBook
 from bot.core.telemetry import Telemetry
 from bot.discord_bot import ImagineBot
 from bot.metrics import Metrics, Monitoring
@@ -85,6 +88,7 @@ def build_services(
     )
     pricing = Pricing(settings.expected_cost_cents)
     leases = LeaseKeeper(storage)
+    styles, preferences = StyleBook(storage), PreferenceBook(storage)
     return Services(
         policy=policy,
         leases=leases,
@@ -102,6 +106,9 @@ def build_services(
         ledger=storage,
         usage=storage,
         history=History(storage, storage),
+        styles=styles,
+        preferences=preferences,
+        composer=Composer(styles, preferences, policy),
     )
 
 

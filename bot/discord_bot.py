@@ -27,6 +27,8 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.limits",
     "cogs.gallery",
+    "cogs.styles",
+    "cogs.preferences",
     "cogs.recovery",
 )
 # Everything the bot needs in a channel; the invite URL asks for exactly this.

@@ -9,7 +9,7 @@ from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, Tally
 from bot.core.polling import Estimate
 from bot.core.refusals import Refused
-from bot.core.requests import FORMATS, MAX_IMAGES_PER_REQUEST, SIZES, Size
+from bot.core.requests import FORMATS, MAX_IMAGES_PER_REQUEST, SIZES, GenerationRequest, Size
 from bot.core.runner import JobResult
 from bot.core.usage import Allowance, MemberReport, ServerReport
 
@@ -135,6 +135,7 @@ def result_embed(
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=result.image.output_format.upper())
     embed.add_field(name="Seed", value=f"`{request.seed}`")
+    add_style_field(embed, request)
     if reference_url is not None:
         embed.add_field(name="Strength", value=f"{request.strength:.1f}")
         embed.add_field(name="Reference", value=f"[image]({reference_url})")
@@ -162,6 +163,7 @@ def set_embed(
         embed.set_author(name=requester.display_name, icon_url=requester.display_avatar.url)
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=first.image.output_format.upper())
+    add_style_field(embed, request)
     seeds = " · ".join(f"{number}: `{result.request.seed}`" for number, result in results)
     embed.add_field(name="Seeds", value=seeds)
     if reference_url is not None:
@@ -176,6 +178,12 @@ def set_embed(
     ids = ", ".join(str(result.job_id) for _, result in results)
     embed.set_footer(text=f"Jobs {ids} · Z-Image Turbo")
     return embed
+
+
+def add_style_field(embed: discord.Embed, request: GenerationRequest) -> None:
+    """The server style a prompt was composed with; the prompt shown is the one sent."""
+    if request.style_name:
+        embed.add_field(name="Style", value=discord.utils.escape_markdown(request.style_name))
 
 
 def mod_log_embed(job: Job, result_url: str | None, failure: str | None) -> discord.Embed:
@@ -248,6 +256,10 @@ def limits_embed(
         name="Confirm the cost above",
         value=money(settings.confirm_above_cents) if settings.confirm_above_cents else "never",
     )
+    embed.add_field(
+        name="Personal suffixes",
+        value="ignored" if settings.personal_suffixes is False else "added to prompts",
+    )
     size, output_format = defaults
     embed.add_field(
         name="Default image", value=f"{size_label(size)}, {output_format.upper()}", inline=False
@@ -307,6 +319,7 @@ def job_details_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Size", value=size_label(request.size))
     embed.add_field(name="Format", value=request.output_format.upper())
     embed.add_field(name="Seed", value=f"`{request.seed}`")
+    add_style_field(embed, request)
     if request.image:
         embed.add_field(name="Strength", value=f"{request.strength:.1f}")
         embed.add_field(name="Reference", value=f"[image]({request.image})")

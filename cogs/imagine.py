@@ -11,11 +11,11 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
+from bot.core.composition import Asked, Composition
 from bot.core.imaging import Reference, check_reference
 from bot.core.models import ReplyPlace, Requester
-from bot.core.prompt_flags import parse_prompt_flags
 from bot.core.refusals import Refused
-from bot.core.requests import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SEED
+from bot.core.requests import MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SEED, GenerationRequest
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch, releasing_if_unanswered, run_and_deliver
 from cogs._delivery.permissions import (
@@ -32,9 +32,9 @@ from cogs._render import (
     FORMAT_CHOICES,
     SIZE_CHOICES,
     failure_line,
-    options_won_line,
     refusal_text,
 )
+from cogs._render_styles import composition_note
 
 log = logging.getLogger(__name__)
 
@@ -104,20 +104,22 @@ class RemixModal(discord.ui.Modal, title="Imagine from image"):
         self._reference = reference
         self._size = size
         self._output_format = output_format
+        self._fresh = prompt is None
         if prompt is not None:
             self.prompt.default = prompt
         if strength is not None:
             self.strength.default = f"{strength:.1f}"
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        flags = parse_prompt_flags(self.prompt.value)  # a flag typed here beats the kept value
         await self._cog.start(
             interaction,
             prompt=self.prompt.value,
-            size=None if flags.size else self._size,
-            output_format=None if flags.output_format else self._output_format,
+            kept_size=self._size,  # a flag typed here beats the kept value
+            kept_format=self._output_format,
             strength=parse_strength(self.strength.value),
             reference=self._reference,
+            # Prefilled from a result, the prompt already has its style and suffix.
+            fresh=self._fresh,
         )
 
     # discord.py's stubs give Modal.on_error the View signature; Modal's own takes no item.
@@ -147,7 +149,8 @@ class Imagine(commands.Cog):
         seed="The same seed and prompt give the same image; -1 picks one at random",
         strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
         image="A picture to start from (JPEG, PNG, GIF or WebP)",
-        count="How many images to make at once, each with the next seed (1 if you leave it out)",
+        count="How many images at once, each with the next seed (your /prefer count, else 1)",
+        style="One of this server's styles (the channel's default if you leave it out)",
     )
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def imagine(
@@ -159,7 +162,8 @@ class Imagine(commands.Cog):
         seed: Range[int, -1, MAX_SEED] = -1,
         strength: Range[float, 0.0, 1.0] | None = None,
         image: discord.Attachment | None = None,
-        count: Range[int, 1, MAX_IMAGES_PER_REQUEST] = 1,
+        count: Range[int, 1, MAX_IMAGES_PER_REQUEST] | None = None,
+        style: Range[str, 1, 40] | None = None,
     ) -> None:
         """Make an image from a prompt, or remix a picture you attach."""
         await self.start(
@@ -171,7 +175,17 @@ class Imagine(commands.Cog):
             strength=strength,
             reference=as_reference(image) if image else None,
             count=count,
+            style=style,
         )
+
+    @imagine.autocomplete("style")
+    async def _styles(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        styles = await self.bot.services.styles.matching(interaction.guild_id, current)
+        return [app_commands.Choice(name=style.name, value=style.name) for style in styles]
 
     @imagine.autocomplete("prompt")
     async def offer_prompts(
@@ -200,32 +214,55 @@ class Imagine(commands.Cog):
         seed: int = -1,
         strength: float | None = None,
         reference: Reference | None = None,
-        count: int = 1,
+        count: int | None = None,
+        style: str | None = None,
+        kept_size: str | None = None,
+        kept_format: str | None = None,
+        fresh: bool = True,
     ) -> None:
-        """Turn the user's choices and the prompt's flags into a request (with the server's
-        defaults) and launch it, `count` times over. An option given explicitly wins over a
-        flag."""
-        flags = parse_prompt_flags(prompt)
-        overridden = [
-            name
-            for name, option, flag in (
-                ("size", size, flags.size),
-                ("format", output_format, flags.output_format),
-                ("seed", seed if seed != -1 else None, flags.seed),
-            )
-            if option is not None and flag is not None and option != flag
-        ]
+        """Turn the user's choices, the prompt's flags, the style and the member's preferences
+        into a request (with the server's defaults) and launch it. An option given explicitly
+        wins over a flag."""
+        asked = Asked(
+            prompt,
+            style=style,
+            size=size,
+            output_format=output_format,
+            seed=seed,
+            kept_size=kept_size,
+            kept_format=kept_format,
+            fresh=fresh,
+        )
+        request, composition = await self.composed(
+            requester_for(self.bot, interaction), asked, strength=strength, reference=reference
+        )
+        count = count or composition.count or 1
+        await launch(
+            self.bot, interaction, request, count=count, note=composition_note(composition)
+        )
+
+    async def composed(
+        self,
+        requester: Requester,
+        asked: Asked,
+        *,
+        strength: float | None = None,
+        reference: Reference | None = None,
+    ) -> tuple[GenerationRequest, Composition]:
+        """The request for what was asked, styled and personalised, and how it was composed
+        (for the note to the member and their preferred count)."""
+        composition = await self.bot.services.composer.compose(requester, asked)
         request = await self.bot.services.admission.prepare(
-            requester_for(self.bot, interaction),
-            prompt=flags.prompt,
-            size=size or flags.size,
-            output_format=output_format or flags.output_format,
-            seed=seed if seed != -1 or flags.seed is None else flags.seed,
+            requester,
+            prompt=composition.prompt,
+            size=composition.size,
+            output_format=composition.output_format,
+            seed=composition.seed,
             strength=strength,
             reference=reference,
+            style_name=composition.style_name,
         )
-        note = options_won_line(overridden) if overridden else None
-        await launch(self.bot, interaction, request, count=count, note=note)
+        return request, composition
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -253,15 +290,10 @@ class Imagine(commands.Cog):
             guild_id = message.guild.id if message.guild else None
             await spoiler_policy_for(self.bot, guild_id, message.channel)  # may refuse
             requester = Requester(message.author.id, guild_id, message.channel.id)
-            flags = parse_prompt_flags(prompt)
-            request = await self.bot.services.admission.prepare(
-                requester,
-                prompt=flags.prompt,
-                size=flags.size,
-                output_format=flags.output_format,
-                seed=-1 if flags.seed is None else flags.seed,
-                reference=as_reference(attachment),
+            request, composition = await self.composed(
+                requester, Asked(prompt), reference=as_reference(attachment)
             )
+            note = composition_note(composition)
             job = await self.bot.services.admission.admit(
                 requester, request, role_ids=role_ids(message.author)
             )
@@ -272,7 +304,7 @@ class Imagine(commands.Cog):
             async with releasing_if_unanswered(self.bot, [job]):
                 reply = await MessageReply.post(anchor)
             await self.bot.services.delivery.reply_posted(job, ReplyPlace.message(reply.message_id))
-            await run_and_deliver(self.bot, [job], reply, message.author)
+            await run_and_deliver(self.bot, [job], reply, message.author, note)
 
     async def _image_for(
         self, message: discord.Message

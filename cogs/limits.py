@@ -68,6 +68,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         spoilers="Outside age-restricted channels: show results, hide them, or make none",
         max_images_per_request="How many images one /imagine may make at once (1 to 4)",
         confirm_above_cents="Show the cost to confirm first when a request costs more (0: never)",
+        personal_suffixes="Whether members' own suffixes (/prefer suffix) are added to prompts",
     )
     @app_commands.choices(
         spoilers=[
@@ -88,6 +89,7 @@ class LimitsCog(commands.Cog, name="Limits"):
         spoilers: str | None = None,
         max_images_per_request: Range[int, 1, MAX_IMAGES_PER_REQUEST] | None = None,
         confirm_above_cents: Range[int, 0, 10_000_000] | None = None,
+        personal_suffixes: bool | None = None,
     ) -> None:
         """Change any of the limits; options you leave out stay as they are."""
         changes: dict[str, object] = {
@@ -111,6 +113,8 @@ class LimitsCog(commands.Cog, name="Limits"):
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
         if spoilers is not None:
             changes["spoiler_policy"] = None if spoilers == "off" else spoilers
+        if personal_suffixes is not None:
+            changes["personal_suffixes"] = None if personal_suffixes else False
         if not changes:
             raise Refused("Give at least one limit to change.")
         await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)

@@ -10,14 +10,17 @@ import aiohttp
 import pytest
 
 from bot.core.admission import Admission
+from bot.core.composer import Composer
 from bot.core.delivery import DeliveryBook
 from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import Storage
+from bot.core.preferences import PreferenceBook
 from bot.core.pricing import Pricing
 from bot.core.runner import JobRunner
 from bot.core.services import Services
+from bot.core.styles import StyleBook
 from bot.storage import open_storage
 from bot.vibedream import VibeDreamClient
 from tests.fakes.fake_vibedream import FakeVibeDream
@@ -61,6 +64,7 @@ def services(database: Storage, api: VibeDreamClient) -> Services:
     policy = GuildPolicy(database)
     pricing = Pricing()
     leases = LeaseKeeper(database)
+    styles, preferences = StyleBook(database), PreferenceBook(database)
     return Services(
         policy=policy,
         leases=leases,
@@ -70,6 +74,9 @@ def services(database: Storage, api: VibeDreamClient) -> Services:
         ledger=database,
         usage=database,
         history=History(database, database),
+        styles=styles,
+        preferences=preferences,
+        composer=Composer(styles, preferences, policy),
     )
 
 

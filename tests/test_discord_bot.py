@@ -19,7 +19,16 @@ async def test_first_start_syncs_globally_and_later_starts_do_not(tmp_path: Path
     async with running_world(tmp_path) as world:
         assert world.discord.command_syncs == {None: 1}
         names = {command["name"] for command in world.discord.commands[None]}
-        assert names == {"imagine", "Imagine from image", "usage", "limits", "gallery", "show"}
+        assert names == {
+            "imagine",
+            "Imagine from image",
+            "usage",
+            "limits",
+            "gallery",
+            "show",
+            "style",
+            "prefer",
+        }
     async with running_world(tmp_path) as restarted:
         assert restarted.discord.command_syncs == {}
 

@@ -108,3 +108,11 @@ async def test_a_set_stopped_by_a_restart_is_delivered_in_one_message(tmp_path: 
             # Its buttons work in the new instance.
             await second.settled(await click(second, result.id, button_ids(result)["V1"]))
             assert fake_api.submissions[-1]["image"] == image_url(result, 1)
+
+
+async def test_a_preferred_count_applies_unless_one_is_given(world: World) -> None:
+    await world.answered(await world.command("prefer set", count=3))
+    preferred = await world.settled(await world.imagine(prompt="a lighthouse"))
+    assert len(preferred.attachments) == 3
+    given = await world.settled(await world.imagine(prompt="a lighthouse", count=1))
+    assert len(given.attachments) == 1

@@ -56,6 +56,7 @@ class Admission:
         seed: int = -1,
         strength: float | None = None,
         reference: Reference | None = None,
+        style_name: str | None = None,
     ) -> GenerationRequest:
         """Turn what a user asked for into a valid request, filling in the server's defaults.
 
@@ -70,6 +71,7 @@ class Admission:
             "output_format": output_format or default_format,
             "seed": seed,
             "image": reference.url if reference else None,
+            "style_name": style_name,
         }
         if strength is not None:
             fields["strength"] = strength

@@ -3,7 +3,8 @@ server has configured, and usage tallies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.core.requests import GenerationRequest
@@ -136,6 +137,8 @@ class GuildSettings:
     max_images_per_request: int | None = None  # the `count` a member may ask for; None: 4
     # Ask the member to confirm, privately, before one request spends more than this.
     confirm_above_cents: int | None = None
+    # Whether members' personal prompt suffixes are appended; None means they are.
+    personal_suffixes: bool | None = None
 
 
 # The settings a moderator may change.
@@ -183,3 +186,38 @@ class GalleryEntry:
     prompt: str
     created_at: float
     result: MessageRef
+
+
+@dataclass(frozen=True)
+class Style:
+    """A server's named prompt template: `{prompt}` marks where the member's words go."""
+
+    guild_id: int
+    name: str  # as the moderator wrote it; unique per server whatever the case
+    template: str
+    default_size: str | None = None
+
+    @property
+    def key(self) -> str:
+        return style_key(self.name)
+
+
+def style_key(name: str) -> str:
+    """What makes two style names the same: case is ignored."""
+    return name.casefold()
+
+
+@dataclass(frozen=True)
+class MemberPreferences:
+    """A member's own defaults in one server; None means the server's (or none)."""
+
+    size: str | None = None
+    output_format: str | None = None
+    count: int | None = None
+    suffix: str | None = None  # appended to each prompt, where the server allows it
+    option_sets: Mapping[str, str] = field(default_factory=dict)  # `--name` -> its text
+
+
+NO_PREFERENCES = MemberPreferences()
+# The preferences a member may set one by one (option sets have their own calls).
+PREFERENCE_FIELDS = frozenset({"size", "output_format", "count", "suffix"})

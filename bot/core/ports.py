@@ -13,12 +13,14 @@ from bot.core.models import (
     Job,
     JobState,
     Lease,
+    MemberPreferences,
     MemberTotal,
     MessageRef,
     PromptChoice,
     ReplyPlace,
     Requester,
     ShardScope,
+    Style,
     Tally,
 )
 from bot.core.requests import GenerationRequest
@@ -195,6 +197,62 @@ class GuildConfigStore(Protocol):
         ...
 
 
+class StyleStore(Protocol):
+    """A server's styles (names matched whatever their case) and its channels' defaults."""
+
+    async def list_styles(self, guild_id: int) -> list[Style]:
+        """Every style of the server, by name."""
+        ...
+
+    async def get_style(self, guild_id: int, name: str) -> Style | None: ...
+
+    async def create_style(self, style: Style) -> bool:
+        """Add a style; False (and nothing changed) when the server has one of that name."""
+        ...
+
+    async def update_style(self, style: Style) -> bool:
+        """Change the template and default size of the style of that name; False if none."""
+        ...
+
+    async def delete_style(self, guild_id: int, name: str) -> bool:
+        """Remove a style, and with it any channel default it was; False if none."""
+        ...
+
+    async def set_channel_style(self, guild_id: int, channel_id: int, name: str | None) -> None:
+        """Make an existing style a channel's default, or (None) give the channel none."""
+        ...
+
+    async def channel_style(self, guild_id: int, channel_id: int) -> Style | None:
+        """The channel's default style, if it has one."""
+        ...
+
+    async def channel_styles(self, guild_id: int) -> dict[int, str]:
+        """The server's channels that have a default style, and its name."""
+        ...
+
+
+class PreferenceStore(Protocol):
+    """Each member's own defaults, per server."""
+
+    async def load_preferences(self, guild_id: int, user_id: int) -> MemberPreferences: ...
+
+    async def update_preferences(
+        self, guild_id: int, user_id: int, changes: Mapping[str, object]
+    ) -> None:
+        """Set some preferences (names from PREFERENCE_FIELDS); None clears one."""
+        ...
+
+    async def clear_preferences(self, guild_id: int, user_id: int) -> bool:
+        """Forget the member's preferences and option sets; False if there were none."""
+        ...
+
+    async def set_option_set(self, guild_id: int, user_id: int, name: str, value: str) -> None:
+        """Add an option set, or replace the text of the one of that name."""
+        ...
+
+    async def delete_option_set(self, guild_id: int, user_id: int, name: str) -> bool: ...
+
+
 class BotState(Protocol):
     """Small named values the bot keeps between runs (the command-sync fingerprint)."""
 
@@ -208,7 +266,16 @@ class BotState(Protocol):
         ...
 
 
-class Storage(JobLedger, UsageReader, HistoryStore, GuildConfigStore, BotState, Protocol):
+class Storage(
+    JobLedger,
+    UsageReader,
+    HistoryStore,
+    GuildConfigStore,
+    StyleStore,
+    PreferenceStore,
+    BotState,
+    Protocol,
+):
     """One engine's adapter: every port, its schema, and a way to let go of its connections."""
 
     # True where no other process can be using the database while this one runs (SQLite).

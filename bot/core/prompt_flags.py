@@ -31,6 +31,8 @@ _UNSUPPORTED = {
     "iw": "an image weight (use the strength option)",
     "weird": "a weird setting",
 }
+# Every flag name that means something here, honoured or explained: none may name an option set.
+RESERVED_FLAG_NAMES = frozenset({"ar", "aspect", "seed", "format", "fmt", *_UNSUPPORTED})
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ def parse_prompt_flags(prompt: str) -> PromptFlags:
             )
     text = " ".join(_FLAG.sub(" ", prompt).split())
     return PromptFlags(text, size, seed, output_format, tuple(typed))
+
+
+def has_flags(text: str) -> bool:
+    """Whether `text` holds anything written as a flag (`--word`)."""
+    return _FLAG.search(text) is not None
 
 
 def nearest_size(ratio: float) -> Size:

@@ -33,6 +33,8 @@ class GenerationRequest(BaseModel):
     seed: int = Field(-1, ge=-1, le=MAX_SEED)
     strength: float = Field(0.6, ge=0.0, le=1.0)
     image: str | None = None
+    # The server style the prompt was composed with, for the record: not sent to the API.
+    style_name: str | None = Field(None, max_length=64)
 
     @field_validator("prompt")
     @classmethod

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.admission import Admission
+from bot.core.composer import Composer
 from bot.core.delivery import DeliveryBook
 from bot.core.history import History
 from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger, UsageReader
+from bot.core.preferences import PreferenceBook
 from bot.core.runner import JobRunner
+from bot.core.styles import StyleBook
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class Services:
     ledger: JobLedger
     usage: UsageReader
     history: History
+    styles: StyleBook
+    preferences: PreferenceBook
+    composer: Composer
 
     def stop_taking_jobs(self) -> None:
         """Shutting down: refuse new jobs and start no queued one."""

@@ -27,6 +27,7 @@ def job_parameters(
         request.seed,
         request.strength if request.image else None,
         request.image,
+        request.style_name,
         reserved_cents,
         now,
         reply.kind.value,

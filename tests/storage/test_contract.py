@@ -15,12 +15,14 @@ from bot.core.models import (
     GuildSettings,
     JobState,
     Lease,
+    MemberPreferences,
     MessageRef,
     PromptChoice,
     ReplyKind,
     ReplyPlace,
     Requester,
     ShardScope,
+    Style,
 )
 from bot.core.ports import Storage
 from bot.core.requests import GenerationRequest
@@ -285,6 +287,89 @@ async def test_guild_configuration_round_trips(storage: Storage) -> None:
     assert await storage.set_term_blocked(10, "wolf", False)
     assert not await storage.set_channel_allowed(10, 556, False)
     assert (await storage.load_guild_config(11)).settings == GuildSettings(11)
+
+
+async def test_a_boolean_setting_reads_back_as_one(storage: Storage) -> None:
+    """personal_suffixes comes back as False, not as a number that happens to be falsy."""
+    await storage.update_guild_settings(10, {"personal_suffixes": False})
+    assert (await storage.load_guild_config(10)).settings.personal_suffixes is False
+
+
+async def test_styles_are_kept_per_server_whatever_the_case(storage: Storage) -> None:
+    """A style is found by any casing of its name, in its own server only; a second one of the
+    same name is refused; edits change the template and size; a list comes back by name."""
+    noir = Style(10, "Film Noir", "{prompt}, black and white", "1280*720")
+    assert await storage.create_style(noir)
+    assert not await storage.create_style(Style(10, "film noir", "{prompt}"))
+    assert await storage.create_style(Style(10, "anime", "{prompt}, anime"))
+    assert await storage.create_style(Style(11, "film noir", "{prompt}, other server"))
+    assert await storage.get_style(10, "FILM NOIR") == noir
+    assert await storage.get_style(12, "film noir") is None
+
+    edited = Style(10, "Film Noir", "{prompt}, grainy", None)
+    assert await storage.update_style(edited)
+    assert not await storage.update_style(Style(10, "missing", "{prompt}"))
+    assert [style.name for style in await storage.list_styles(10)] == ["anime", "Film Noir"]
+    assert await storage.get_style(10, "film noir") == edited
+
+
+async def test_a_channel_default_style_goes_with_its_style(storage: Storage) -> None:
+    """A channel's default is read back (and replaced); deleting the style clears it."""
+    await storage.create_style(Style(10, "Noir", "{prompt}, noir"))
+    await storage.create_style(Style(10, "Anime", "{prompt}, anime"))
+    await storage.set_channel_style(10, 100, "noir")
+    await storage.set_channel_style(10, 100, "ANIME")
+    await storage.set_channel_style(10, 101, "Noir")
+    assert (await storage.channel_style(10, 100)) == Style(10, "Anime", "{prompt}, anime")
+    assert await storage.channel_styles(10) == {100: "Anime", 101: "Noir"}
+
+    assert await storage.delete_style(10, "noir")
+    assert not await storage.delete_style(10, "noir")
+    assert await storage.channel_style(10, 101) is None
+    await storage.set_channel_style(10, 100, None)
+    assert await storage.channel_styles(10) == {}
+
+
+async def test_member_preferences_round_trip(storage: Storage) -> None:
+    """Preferences and option sets are kept per member and server, changed one by one, and
+    cleared together."""
+    assert await storage.load_preferences(10, 1) == MemberPreferences()
+    await storage.update_preferences(10, 1, {"size": "768*768", "count": 3})
+    await storage.update_preferences(10, 1, {"suffix": "soft light", "count": None})
+    await storage.set_option_set(10, 1, "mine", "--ar 16:9 cinematic")
+    await storage.set_option_set(10, 1, "mine", "--ar 9:16 moody")
+    await storage.set_option_set(10, 1, "wide", "--ar 16:9")
+    await storage.set_option_set(10, 2, "other", "someone else's")
+
+    assert await storage.load_preferences(10, 1) == MemberPreferences(
+        size="768*768",
+        suffix="soft light",
+        option_sets={"mine": "--ar 9:16 moody", "wide": "--ar 16:9"},
+    )
+    assert await storage.load_preferences(11, 1) == MemberPreferences()
+    assert await storage.delete_option_set(10, 1, "wide")
+    assert not await storage.delete_option_set(10, 1, "wide")
+    assert await storage.clear_preferences(10, 1)
+    assert not await storage.clear_preferences(10, 1)
+    assert await storage.load_preferences(10, 1) == MemberPreferences()
+    assert (await storage.load_preferences(10, 2)).option_sets == {"other": "someone else's"}
+
+
+async def test_a_job_keeps_the_style_it_was_composed_with(storage: Storage) -> None:
+    """The style's name is recorded with the job and read back with its request."""
+    [job] = await storage.reserve_jobs(
+        ALICE,
+        [REQUEST.model_copy(update={"style_name": "Noir"})],
+        reserved_cents=1,
+        counted_since=(0.0, 0.0),
+        admit=admit_all,
+        reply=NO_REPLY,
+        lease=LEASE,
+    )
+    stored = await storage.get_job(job.id)
+    assert stored is not None and stored.request.style_name == "Noir"
+    plain = await storage.get_job(await reserve(storage))
+    assert plain is not None and plain.request.style_name is None
 
 
 async def test_bot_state_round_trips(storage: Storage) -> None:

@@ -39,12 +39,14 @@ from bot.core.limits import Usage
 from bot.core.models import (
     FINAL_STATES,
     GUILD_SETTING_FIELDS,
+    PREFERENCE_FIELDS,
     GalleryEntry,
     GuildConfig,
     GuildSettings,
     Job,
     JobState,
     Lease,
+    MemberPreferences,
     MemberTotal,
     MessageRef,
     PromptChoice,
@@ -52,7 +54,9 @@ from bot.core.models import (
     ReplyPlace,
     Requester,
     ShardScope,
+    Style,
     Tally,
+    style_key,
 )
 from bot.core.ports import AdmissionCheck, StorageUnavailable
 from bot.core.requests import GenerationRequest
@@ -588,6 +592,152 @@ class PostgresStorage:
         self._listeners.add(task)
         task.add_done_callback(self._listeners.discard)
 
+    # --- styles and preferences -------------------------------------------------------------
+
+    async def list_styles(self, guild_id: int) -> list[Style]:
+        rows = await self._rows(
+            f"SELECT {_STYLE_COLUMNS} FROM styles WHERE guild_id = %s ORDER BY name_key",
+            (guild_id,),
+        )
+        return [Style(*row) for row in rows]
+
+    async def get_style(self, guild_id: int, name: str) -> Style | None:
+        rows = await self._rows(
+            f"SELECT {_STYLE_COLUMNS} FROM styles WHERE guild_id = %s AND name_key = %s",
+            (guild_id, style_key(name)),
+        )
+        return Style(*rows[0]) if rows else None
+
+    async def create_style(self, style: Style) -> bool:
+        return (
+            await self._update(
+                "INSERT INTO styles (guild_id, name_key, name, template, default_size, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    style.guild_id,
+                    style.key,
+                    style.name,
+                    style.template,
+                    style.default_size,
+                    self._clock(),
+                ),
+            )
+            > 0
+        )
+
+    async def update_style(self, style: Style) -> bool:
+        return (
+            await self._update(
+                "UPDATE styles SET template = %s, default_size = %s, updated_at = %s"
+                " WHERE guild_id = %s AND name_key = %s",
+                (style.template, style.default_size, self._clock(), style.guild_id, style.key),
+            )
+            > 0
+        )
+
+    async def delete_style(self, guild_id: int, name: str) -> bool:
+        """Channel defaults naming it go with it (ON DELETE CASCADE)."""
+        return (
+            await self._update(
+                "DELETE FROM styles WHERE guild_id = %s AND name_key = %s",
+                (guild_id, style_key(name)),
+            )
+            > 0
+        )
+
+    async def set_channel_style(self, guild_id: int, channel_id: int, name: str | None) -> None:
+        if name is None:
+            await self._update(
+                "DELETE FROM channel_styles WHERE guild_id = %s AND channel_id = %s",
+                (guild_id, channel_id),
+            )
+            return
+        await self._update(
+            "INSERT INTO channel_styles (guild_id, channel_id, name_key) VALUES (%s, %s, %s)"
+            " ON CONFLICT (guild_id, channel_id) DO UPDATE SET name_key = EXCLUDED.name_key",
+            (guild_id, channel_id, style_key(name)),
+        )
+
+    async def channel_style(self, guild_id: int, channel_id: int) -> Style | None:
+        columns = ", ".join(f"styles.{column}" for column in _STYLE_COLUMNS.split(", "))
+        rows = await self._rows(
+            f"SELECT {columns} FROM channel_styles JOIN styles USING (guild_id, name_key)"
+            " WHERE channel_styles.guild_id = %s AND channel_styles.channel_id = %s",
+            (guild_id, channel_id),
+        )
+        return Style(*rows[0]) if rows else None
+
+    async def channel_styles(self, guild_id: int) -> dict[int, str]:
+        rows = await self._rows(
+            "SELECT channel_id, styles.name FROM channel_styles JOIN styles"
+            " USING (guild_id, name_key) WHERE channel_styles.guild_id = %s",
+            (guild_id,),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def load_preferences(self, guild_id: int, user_id: int) -> MemberPreferences:
+        async with self._connection() as connection:
+            cursor = await connection.execute(
+                "SELECT size, output_format, count, suffix FROM member_preferences"
+                " WHERE guild_id = %s AND user_id = %s",
+                (guild_id, user_id),
+            )
+            row = await cursor.fetchone()
+            cursor = await connection.execute(
+                "SELECT name, value FROM option_sets WHERE guild_id = %s AND user_id = %s"
+                " ORDER BY name",
+                (guild_id, user_id),
+            )
+            option_sets = {name: value for name, value in await cursor.fetchall()}
+        size, output_format, count, suffix = row or (None, None, None, None)
+        return MemberPreferences(size, output_format, count, suffix, option_sets=option_sets)
+
+    async def update_preferences(
+        self, guild_id: int, user_id: int, changes: Mapping[str, object]
+    ) -> None:
+        unknown = set(changes) - PREFERENCE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown preferences: {sorted(unknown)}")
+        if changes:
+            # Column names come from PREFERENCE_FIELDS only; values are bound parameters.
+            columns = ", ".join(changes)
+            placeholders = ", ".join(f"%({name})s" for name in changes)
+            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in changes)
+            await self._update(
+                f"INSERT INTO member_preferences (guild_id, user_id, {columns}, updated_at)"
+                f" VALUES (%(guild_id)s, %(user_id)s, {placeholders}, %(now)s)"
+                f" ON CONFLICT (guild_id, user_id) DO UPDATE SET {updates},"
+                " updated_at = EXCLUDED.updated_at",
+                {**changes, "guild_id": guild_id, "user_id": user_id, "now": self._clock()},
+            )
+
+    async def clear_preferences(self, guild_id: int, user_id: int) -> bool:
+        removed = 0
+        async with self._connection() as connection, connection.transaction():
+            for table in ("member_preferences", "option_sets"):
+                cursor = await connection.execute(
+                    f"DELETE FROM {table} WHERE guild_id = %s AND user_id = %s",
+                    (guild_id, user_id),
+                )
+                removed += cursor.rowcount
+        return removed > 0
+
+    async def set_option_set(self, guild_id: int, user_id: int, name: str, value: str) -> None:
+        await self._update(
+            "INSERT INTO option_sets (guild_id, user_id, name, value) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (guild_id, user_id, name) DO UPDATE SET value = EXCLUDED.value",
+            (guild_id, user_id, name, value),
+        )
+
+    async def delete_option_set(self, guild_id: int, user_id: int, name: str) -> bool:
+        return (
+            await self._update(
+                "DELETE FROM option_sets WHERE guild_id = %s AND user_id = %s AND name = %s",
+                (guild_id, user_id, name),
+            )
+            > 0
+        )
+
     # --- the bot's own state ----------------------------------------------------------------
 
     async def take_identify_turn(self) -> None:
@@ -759,6 +909,9 @@ def _in_scope(scope: ShardScope) -> tuple[str, dict[str, Any]]:
     )
 
 
+# A style's columns in the order Style takes them.
+_STYLE_COLUMNS = "guild_id, name, template, default_size"
+
 _SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     integer PRIMARY KEY,
@@ -789,10 +942,10 @@ _USAGE_IN_DIRECT_MESSAGES = _usage(None)
 
 _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
-                  strength, reference_url, reserved_cents, created_at, reply_kind,
+                  strength, reference_url, style_name, reserved_cents, created_at, reply_kind,
                   reply_message_id, reply_token, reply_token_expires_at, lease_owner,
                   lease_expires_at, batch_id)
-VALUES (%s, %s, %s, 'reserved', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, 'reserved', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 RETURNING *
 """
 
@@ -825,6 +978,7 @@ def _job_from_row(row: Mapping[str, Any]) -> Job:
         seed=row["seed"],
         strength=row["strength"] if row["strength"] is not None else 0.6,
         image=row["reference_url"],
+        style_name=row["style_name"],
     )
     return Job(
         id=row["id"],

@@ -28,12 +28,14 @@ from bot.core.limits import Usage
 from bot.core.models import (
     FINAL_STATES,
     GUILD_SETTING_FIELDS,
+    PREFERENCE_FIELDS,
     GalleryEntry,
     GuildConfig,
     GuildSettings,
     Job,
     JobState,
     Lease,
+    MemberPreferences,
     MemberTotal,
     MessageRef,
     PromptChoice,
@@ -41,7 +43,9 @@ from bot.core.models import (
     ReplyPlace,
     Requester,
     ShardScope,
+    Style,
     Tally,
+    style_key,
 )
 from bot.core.ports import AdmissionCheck, StorageUnavailable
 from bot.core.requests import GenerationRequest
@@ -555,6 +559,8 @@ class SqliteStorage:
         if row is not None:
             fields = dict(zip(row.keys(), row, strict=True))
             del fields["updated_at"]
+            if fields["personal_suffixes"] is not None:  # SQLite keeps booleans as 0 and 1
+                fields["personal_suffixes"] = bool(fields["personal_suffixes"])
             settings = GuildSettings(**fields)
         channels = await self._fetch_all(
             "SELECT channel_id FROM guild_channels WHERE guild_id = ?", (guild_id,)
@@ -602,6 +608,144 @@ class SqliteStorage:
             else "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?"
         )
         return await self._update(sql, (guild_id, term.lower())) > 0
+
+    # --- styles and preferences -------------------------------------------------------------
+
+    async def list_styles(self, guild_id: int) -> list[Style]:
+        rows = await self._fetch_all(
+            "SELECT * FROM styles WHERE guild_id = ? ORDER BY name_key", (guild_id,)
+        )
+        return [_style_from_row(row) for row in rows]
+
+    async def get_style(self, guild_id: int, name: str) -> Style | None:
+        row = await self._fetch_one(
+            "SELECT * FROM styles WHERE guild_id = ? AND name_key = ?",
+            (guild_id, style_key(name)),
+        )
+        return _style_from_row(row) if row else None
+
+    async def create_style(self, style: Style) -> bool:
+        return (
+            await self._update(
+                "INSERT OR IGNORE INTO styles"
+                " (guild_id, name_key, name, template, default_size, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    style.guild_id,
+                    style.key,
+                    style.name,
+                    style.template,
+                    style.default_size,
+                    self._clock(),
+                ),
+            )
+            > 0
+        )
+
+    async def update_style(self, style: Style) -> bool:
+        return (
+            await self._update(
+                "UPDATE styles SET template = ?, default_size = ?, updated_at = ?"
+                " WHERE guild_id = ? AND name_key = ?",
+                (style.template, style.default_size, self._clock(), style.guild_id, style.key),
+            )
+            > 0
+        )
+
+    async def delete_style(self, guild_id: int, name: str) -> bool:
+        """Channel defaults naming it go with it (ON DELETE CASCADE)."""
+        return (
+            await self._update(
+                "DELETE FROM styles WHERE guild_id = ? AND name_key = ?",
+                (guild_id, style_key(name)),
+            )
+            > 0
+        )
+
+    async def set_channel_style(self, guild_id: int, channel_id: int, name: str | None) -> None:
+        if name is None:
+            await self._update(
+                "DELETE FROM channel_styles WHERE guild_id = ? AND channel_id = ?",
+                (guild_id, channel_id),
+            )
+            return
+        await self._update(
+            "INSERT INTO channel_styles (guild_id, channel_id, name_key) VALUES (?, ?, ?)"
+            " ON CONFLICT (guild_id, channel_id) DO UPDATE SET name_key = excluded.name_key",
+            (guild_id, channel_id, style_key(name)),
+        )
+
+    async def channel_style(self, guild_id: int, channel_id: int) -> Style | None:
+        row = await self._fetch_one(
+            "SELECT styles.* FROM channel_styles JOIN styles USING (guild_id, name_key)"
+            " WHERE channel_styles.guild_id = ? AND channel_styles.channel_id = ?",
+            (guild_id, channel_id),
+        )
+        return _style_from_row(row) if row else None
+
+    async def channel_styles(self, guild_id: int) -> dict[int, str]:
+        rows = await self._fetch_all(
+            "SELECT channel_id, styles.name FROM channel_styles JOIN styles"
+            " USING (guild_id, name_key) WHERE channel_styles.guild_id = ?",
+            (guild_id,),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def load_preferences(self, guild_id: int, user_id: int) -> MemberPreferences:
+        row = await self._fetch_one(
+            "SELECT size, output_format, count, suffix FROM member_preferences"
+            " WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        rows = await self._fetch_all(
+            "SELECT name, value FROM option_sets WHERE guild_id = ? AND user_id = ? ORDER BY name",
+            (guild_id, user_id),
+        )
+        size, output_format, count, suffix = row or (None, None, None, None)
+        option_sets = {name: value for name, value in rows}
+        return MemberPreferences(size, output_format, count, suffix, option_sets=option_sets)
+
+    async def update_preferences(
+        self, guild_id: int, user_id: int, changes: Mapping[str, object]
+    ) -> None:
+        unknown = set(changes) - PREFERENCE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown preferences: {sorted(unknown)}")
+        if changes:
+            # Column names come from PREFERENCE_FIELDS only; values are bound parameters.
+            columns = ", ".join(changes)
+            placeholders = ", ".join(f":{name}" for name in changes)
+            updates = ", ".join(f"{name} = excluded.{name}" for name in changes)
+            await self._update(
+                f"INSERT INTO member_preferences (guild_id, user_id, {columns}, updated_at)"
+                f" VALUES (:guild_id, :user_id, {placeholders}, :now)"
+                f" ON CONFLICT (guild_id, user_id) DO UPDATE SET {updates}, updated_at = :now",
+                {**changes, "guild_id": guild_id, "user_id": user_id, "now": self._clock()},
+            )
+
+    async def clear_preferences(self, guild_id: int, user_id: int) -> bool:
+        removed = 0
+        for table in ("member_preferences", "option_sets"):
+            removed += await self._update(
+                f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+        return removed > 0
+
+    async def set_option_set(self, guild_id: int, user_id: int, name: str, value: str) -> None:
+        await self._update(
+            "INSERT INTO option_sets (guild_id, user_id, name, value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (guild_id, user_id, name) DO UPDATE SET value = excluded.value",
+            (guild_id, user_id, name, value),
+        )
+
+    async def delete_option_set(self, guild_id: int, user_id: int, name: str) -> bool:
+        return (
+            await self._update(
+                "DELETE FROM option_sets WHERE guild_id = ? AND user_id = ? AND name = ?",
+                (guild_id, user_id, name),
+            )
+            > 0
+        )
 
     # --- the bot's own state ----------------------------------------------------------------
 
@@ -688,10 +832,10 @@ SELECT
 
 _INSERT_JOB = """
 INSERT INTO jobs (user_id, guild_id, channel_id, state, prompt, size, output_format, seed,
-                  strength, reference_url, reserved_cents, created_at, reply_kind,
+                  strength, reference_url, style_name, reserved_cents, created_at, reply_kind,
                   reply_message_id, reply_token, reply_token_expires_at, lease_owner,
                   lease_expires_at, batch_id)
-VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -716,6 +860,10 @@ SELECT prompt, MAX(favourite) AS favourite, MAX(used_at) AS last_used FROM offer
 """
 
 
+def _style_from_row(row: aiosqlite.Row) -> Style:
+    return Style(row["guild_id"], row["name"], row["template"], row["default_size"])
+
+
 def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
     request = GenerationRequest.model_construct(
         prompt=row["prompt"],
@@ -724,6 +872,7 @@ def _job_from_row(row: aiosqlite.Row | sqlite3.Row) -> Job:
         seed=row["seed"],
         strength=row["strength"] if row["strength"] is not None else 0.6,
         image=row["reference_url"],
+        style_name=row["style_name"],
     )
     return Job(
         id=row["id"],
