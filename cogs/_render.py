@@ -52,6 +52,12 @@ NOT_MADE = "Your image could not be made."
 WILL_DELIVER_AFTER_RESTART = (
     "⏳ The bot is restarting; your image will be delivered when it is back."
 )
+STOPPED_WAITING = (
+    "⏹️ Stopped waiting. An image the service has started can't be called back: it is still "
+    "being made and paid for, and will appear here quietly when it is ready."
+)
+NOT_YOURS_TO_CANCEL = "Only the person who asked for this image, or a moderator, can cancel it."
+NOTHING_TO_CANCEL = "That image isn't waiting any more."
 NO_IMAGE_LEFT = "That result has no image left to work from."
 ALREADY_LARGEST = "That image is already the largest size of its shape."
 

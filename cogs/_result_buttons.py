@@ -39,13 +39,18 @@ ACTIONS: dict[str, Action] = {
     "favourite": Action("Favourite", "⭐", GREY, 1),
     "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
 }
+# Under a progress line: before anything reached the API, and after.
+PROGRESS_ACTIONS: dict[str, Action] = {
+    "cancel": Action("Cancel", "✖️", GREY, 0),
+    "stop": Action("Stop waiting", "⏹️", GREY, 0),
+}
 # Under a set, what each image gets: U1 (Upscale) on the first row, V1 (Vary (Subtle)) below.
 PER_IMAGE = {"upscale": "U", "vary-subtle": "V"}
 PER_IMAGE_ROWS = {"upscale": 0, "vary-subtle": 1}
 SET_ACTIONS = ("reroll", "details", "favourite", "delete")  # for the whole set, on the last row
 # Results posted before Vary was split still carry its id: it runs as Vary (Subtle).
 RENAMED = {"vary": "vary-subtle"}
-_ACTION_PATTERN = "|".join(re.escape(action) for action in [*ACTIONS, *RENAMED])
+_ACTION_PATTERN = "|".join(re.escape(action) for action in [*ACTIONS, *PROGRESS_ACTIONS, *RENAMED])
 
 
 class ResultButton(
@@ -54,7 +59,7 @@ class ResultButton(
 ):
     def __init__(self, action: str, job_id: int, *, number: int | None = None) -> None:
         """`number` labels a button that acts on one image of a set (U1, V1, ...)."""
-        label, icon, style, row = ACTIONS[action]
+        label, icon, style, row = ACTIONS.get(action) or PROGRESS_ACTIONS[action]
         emoji: str | None = icon
         if number is not None:
             label, emoji, row = f"{PER_IMAGE[action]}{number}", None, PER_IMAGE_ROWS[action]
@@ -112,4 +117,11 @@ def set_view(first_job_id: int, images: list[tuple[int, int]], size: Size) -> di
         button = ResultButton(action, first_job_id)
         button.item.row = 2
         view.add_item(button)
+    return view
+
+
+def progress_view(job_id: int, *, submitted: bool) -> discord.ui.View:
+    """Cancel while the job (or set) waits; Stop waiting once the API has it."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ResultButton("stop" if submitted else "cancel", job_id))
     return view

@@ -9,13 +9,21 @@ from discord.ext import commands
 from bot.core.imaging import check_reference
 from bot.core.models import Job
 from bot.core.refusals import Refused
+from bot.core.runner import CancelOutcome
 from bot.core.variations import Variation, upscale, variation
 from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
 from cogs._delivery.result_files import job_attachment
 from cogs._errors import report_error
-from cogs._render import ALREADY_LARGEST, NO_IMAGE_LEFT, job_details_embed, upscale_note
+from cogs._render import (
+    ALREADY_LARGEST,
+    NO_IMAGE_LEFT,
+    NOT_YOURS_TO_CANCEL,
+    NOTHING_TO_CANCEL,
+    job_details_embed,
+    upscale_note,
+)
 from cogs._render_history import FAVOURITE_ADDED, FAVOURITE_REMOVED
 from cogs._result_buttons import RESULTS_COG, ResultButton
 from cogs.imagine import Imagine, RemixModal, as_reference
@@ -53,6 +61,8 @@ class Results(commands.Cog, name=RESULTS_COG):
                     await interaction.response.send_message(embeds=embeds, ephemeral=True)
                 case "delete":
                     await self.delete(interaction, job)
+                case "cancel" | "stop":
+                    await self.cancel(interaction, job)
                 case "favourite":
                     await self.favourite(interaction, job)
         except Exception as error:  # buttons have no command tree: report here
@@ -97,15 +107,30 @@ class Results(commands.Cog, name=RESULTS_COG):
         )
         await interaction.response.send_modal(modal)
 
+    async def cancel(self, interaction: discord.Interaction, job: Job) -> None:
+        """Cancel what still waits (released: nothing spent); stop waiting for what the API
+        already has (still paid for, delivered all the same). The requester or a moderator."""
+        if not self._may_manage(interaction, job):
+            raise Refused(NOT_YOURS_TO_CANCEL)
+        runner = self.bot.services.runner
+        outcomes = [await runner.cancel(member.id) for member in await self._set_of(job)]
+        if all(outcome is CancelOutcome.NOT_HERE for outcome in outcomes):
+            raise Refused(NOTHING_TO_CANCEL)
+        await interaction.response.defer()  # the progress line itself tells what happened
+
     async def delete(self, interaction: discord.Interaction, job: Job) -> None:
         """Only the person who asked for it, or someone with Manage Messages."""
-        allowed = (
-            interaction.user.id == job.requester.user_id or interaction.permissions.manage_messages
-        )
-        if not allowed:
+        if not self._may_manage(interaction, job):
             raise Refused("Only the person who made this image, or a moderator, can delete it.")
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
+
+    @staticmethod
+    def _may_manage(interaction: discord.Interaction, job: Job) -> bool:
+        """The person who asked for the job, or someone with Manage Messages."""
+        return (
+            interaction.user.id == job.requester.user_id or interaction.permissions.manage_messages
+        )
 
     async def _set_of(self, job: Job) -> list[Job]:
         """The job's set, or the job alone."""

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from bot.core.leases import LeaseKeeper
@@ -23,7 +24,7 @@ from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.requests import GeneratedImage, GenerationRequest
 from bot.core.telemetry import NO_TELEMETRY, Telemetry
-from bot.core.throttle import AdaptiveLimit, Ticket
+from bot.core.throttle import AdaptiveLimit, Ticket, Withdrawn
 from bot.vibedream import (
     BadOutput,
     ProviderUnavailable,
@@ -51,6 +52,19 @@ class LedgerUnavailable(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class CancelledInLine(Exception):
+    """The requester cancelled the job while it waited for a slot: it was released."""
+
+    user_message = "Cancelled before it started: nothing was charged."
+    detail = "cancelled while waiting"
+
+
+class CancelOutcome(StrEnum):
+    WITHDRAWN = "withdrawn"  # it was waiting: released, nothing spent
+    STILL_RUNNING = "still running"  # the API has it: it cannot be called back, and is paid for
+    NOT_HERE = "not here"  # not running in this process (finished, or another process's)
 
 
 class ShuttingDown(Exception):
@@ -83,7 +97,14 @@ class Downloading:
     job_id: int
 
 
-JobEvent = Queued | Submitted | Progress | Downloading
+@dataclass(frozen=True)
+class StoppedWaiting:
+    """The requester stopped waiting for a job the API already has: it goes on, quietly."""
+
+    job_id: int
+
+
+JobEvent = Queued | Submitted | Progress | Downloading | StoppedWaiting
 EventSink = Callable[[JobEvent], Awaitable[None]]
 
 
@@ -121,6 +142,8 @@ class JobRunner:
         self._starting = True
         self._clock = clock
         self._telemetry = telemetry or NO_TELEMETRY
+        # Jobs executing in this process: their place in line and who is told of them.
+        self._running: dict[int, tuple[Ticket, EventSink | None]] = {}
 
     def stop_starting(self) -> None:
         """Start no queued job from now on: the bot is shutting down."""
@@ -131,14 +154,35 @@ class JobRunner:
         VibeDreamError."""
         started = self._clock()
         ticket = Ticket()
-        await _emit(on_event, Queued(job, lambda: self.slots.position(ticket)))
-        async with self.slots.slot(ticket):
-            if not self._starting:
-                raise ShuttingDown(f"job {job.id} not started")
-            submission = await self._submit(job)
-            await _emit(on_event, Submitted(job.id, submission.prediction_id, submission.estimate))
-            # The wait starts at the submit, so the poll schedule may learn from it.
-            return await self._complete(job, submission, on_event, started, job.request.size)
+        self._running[job.id] = (ticket, on_event)
+        try:
+            await _emit(on_event, Queued(job, lambda: self.slots.position(ticket)))
+            async with self.slots.slot(ticket):
+                if not self._starting:
+                    raise ShuttingDown(f"job {job.id} not started")
+                submission = await self._submit(job)
+                estimate = submission.estimate
+                await _emit(on_event, Submitted(job.id, submission.prediction_id, estimate))
+                # The wait starts at the submit, so the poll schedule may learn from it.
+                return await self._complete(job, submission, on_event, started, job.request.size)
+        except Withdrawn:
+            await self.release(job, "Cancelled")
+            raise CancelledInLine(f"job {job.id} cancelled while waiting") from None
+        finally:
+            del self._running[job.id]
+
+    async def cancel(self, job_id: int) -> CancelOutcome:
+        """The requester wants a job no more. One still waiting for a slot leaves the line
+        and is released; one the API has cannot be called back (the API has no cancel), so
+        whoever shows its progress is told to stop waiting, and it is delivered all the same."""
+        running = self._running.get(job_id)
+        if running is None:
+            return CancelOutcome.NOT_HERE
+        ticket, on_event = running
+        if self.slots.withdraw(ticket):
+            return CancelOutcome.WITHDRAWN
+        await _emit(on_event, StoppedWaiting(job_id))
+        return CancelOutcome.STILL_RUNNING
 
     async def resume(self, job: Job, on_event: EventSink | None = None) -> JobResult:
         """Finish a job an earlier run (or a process that died) submitted, or completed but

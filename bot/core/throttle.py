@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 
+class Withdrawn(Exception):
+    """A waiting job left the line before it got a slot."""
+
+
 class Ticket:
     """One job's place: waiting, then holding a slot."""
 
@@ -58,7 +62,8 @@ class AdaptiveLimit:
         try:
             await ticket.granted
         except BaseException:
-            if ticket.granted.done() and not ticket.granted.cancelled():
+            granted = ticket.granted
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
                 self._release()  # granted just as it was cancelled: give the slot back
             elif ticket in self._waiting:
                 self._waiting.remove(ticket)
@@ -67,6 +72,15 @@ class AdaptiveLimit:
             yield
         finally:
             self._release()
+
+    def withdraw(self, ticket: Ticket) -> bool:
+        """Take a waiting ticket out of the line (its `slot` raises Withdrawn); False once it
+        holds a slot."""
+        if ticket.granted.done() or ticket not in self._waiting:
+            return False
+        self._waiting.remove(ticket)
+        ticket.granted.set_exception(Withdrawn())
+        return True
 
     def accepted(self) -> None:
         """The provider took a submit: grow back towards the ceiling."""

@@ -14,7 +14,7 @@ import discord
 from bot.core.imaging import fit_for_upload
 from bot.core.models import Job, MessageRef, ReplyPlace
 from bot.core.requests import GenerationRequest
-from bot.core.runner import JobResult, LedgerUnavailable, ShuttingDown
+from bot.core.runner import CancelledInLine, JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
 from bot.vibedream import VibeDreamError
 from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_for
@@ -83,7 +83,7 @@ async def run_and_deliver(
 ) -> None:
     """Execute admitted jobs (one, or a set) together with live progress in one reply, then
     deliver their outcomes in one message."""
-    progress = LiveProgress(reply, jobs=len(jobs))
+    progress = LiveProgress(reply, jobs=len(jobs), controls=jobs[0].id)
     try:
         outcomes = await asyncio.gather(*(_run(bot, job, progress, requester) for job in jobs))
     except (asyncio.CancelledError, ShuttingDown) as stopping:
@@ -104,7 +104,7 @@ async def _run(
 ) -> Outcome:
     try:
         return await bot.services.runner.execute(job, progress.on_event)
-    except (VibeDreamError, LedgerUnavailable) as error:
+    except (VibeDreamError, LedgerUnavailable, CancelledInLine) as error:
         log.warning("job %s failed for user %s: %s", job.id, requester.id, error.detail)
         return error.user_message
 

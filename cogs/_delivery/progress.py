@@ -11,9 +11,10 @@ from collections.abc import Callable
 import discord
 
 from bot.core.polling import Estimate
-from bot.core.runner import Downloading, JobEvent, Queued, Submitted
+from bot.core.runner import Downloading, JobEvent, Queued, StoppedWaiting, Submitted
 from cogs._delivery.replies import Reply
-from cogs._render import progress_line, set_progress_line, waiting_line
+from cogs._render import STOPPED_WAITING, progress_line, set_progress_line, waiting_line
+from cogs._result_buttons import progress_view
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +26,23 @@ class LiveProgress:
     the first interval (the deferred reply already shows the bot is working, and most images
     are done by then), then the place in line while the job waits, or the progress while it
     generates; at most one edit per interval, none after `stop`. A set of `jobs` shares the
-    one line."""
+    one line. With `controls` (the job, or a set's first job), the line carries Cancel while
+    it waits and Stop waiting once it generates; after Stop waiting it says so, and nothing
+    more until the outcome."""
 
     def __init__(
         self,
         reply: Reply,
         *,
         jobs: int = 1,
+        controls: int | None = None,
         interval: float = EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reply = reply
         self._count = jobs
+        self._controls = controls
+        self._stopped_waiting = False
         self._interval = interval
         self._clock = clock
         self._places_in_line: list[Callable[[], int | None]] = []
@@ -54,6 +60,18 @@ class LiveProgress:
             self._generating[event.job_id] = (self._clock(), event.estimate)
         elif isinstance(event, Downloading):
             self._done.add(event.job_id)
+        elif isinstance(event, StoppedWaiting) and not self._stopped_waiting:
+            self._stopped_waiting = True
+            self._stopped.set()  # no more progress edits; this line stays until the outcome
+            if self._task is not None:
+                await self._task
+            await self._reply.show(STOPPED_WAITING)
+
+    def _view(self) -> discord.ui.View | None:
+        """Cancel while nothing has reached the API, Stop waiting once something has."""
+        if self._controls is None:
+            return None
+        return progress_view(self._controls, submitted=bool(self._generating))
 
     def _line(self) -> str | None:
         """What the reply should say now; None when nothing worth an edit has changed."""
@@ -73,7 +91,7 @@ class LiveProgress:
             if line is None or line == shown:
                 continue
             try:
-                await self._reply.show(line)
+                await self._reply.show(line, self._view())
                 shown = line
             except discord.HTTPException as error:
                 log.warning("progress edit failed: %s", error)

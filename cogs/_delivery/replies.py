@@ -43,8 +43,8 @@ class Reply(Protocol):
     @property
     def filesize_limit(self) -> int: ...
 
-    async def show(self, content: str) -> None:
-        """Replace the progress line."""
+    async def show(self, content: str, view: discord.ui.View | None = None) -> None:
+        """Replace the progress line, and the buttons under it (none when `view` is None)."""
 
     async def finish(
         self,
@@ -120,9 +120,9 @@ class InteractionReply:
     def _token_usable(self) -> bool:
         return not self._token_dead and token_usable(self._interaction.expires_at.timestamp())
 
-    async def show(self, content: str) -> None:
+    async def show(self, content: str, view: discord.ui.View | None = None) -> None:
         if self._token_usable():
-            await self._edit(content=content)
+            await self._edit(content=content, view=view)
 
     async def finish(
         self,
@@ -171,9 +171,9 @@ class MessageReply:
     def message_id(self) -> int:
         return self._message.id
 
-    async def show(self, content: str) -> None:
+    async def show(self, content: str, view: discord.ui.View | None = None) -> None:
         if content != self._shown:  # it was posted showing the queue already
-            await self._message.edit(content=content)
+            await self._message.edit(content=content, view=view)
             self._shown = content
 
     async def finish(
@@ -201,7 +201,7 @@ class ResumedReply:
         guild_id = self._job.requester.guild_id
         return filesize_limit(self._bot.get_guild(guild_id) if guild_id else None)
 
-    async def show(self, content: str) -> None:
+    async def show(self, content: str, view: discord.ui.View | None = None) -> None:
         """No progress after a restart: the outcome is moments away."""
 
     async def finish(
