@@ -20,6 +20,7 @@ from bot.core.policy import BotDefaults, GuildPolicy
 from bot.core.ports import Storage
 from bot.core.preferences import PreferenceBook
 from bot.core.pricing import Pricing
+from bot.core.quotes import Quoter
 from bot.core.runner import JobRunner
 from bot.core.services import Services
 from bot.core.styles import StyleBook
@@ -93,6 +94,7 @@ def build_services(
         policy=policy,
         leases=leases,
         admission=Admission(storage, policy, pricing, leases),
+        quotes=Quoter(policy, pricing, storage),
         runner=JobRunner(
             storage,
             api,

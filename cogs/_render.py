@@ -8,6 +8,7 @@ from discord import app_commands
 from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, Tally
 from bot.core.polling import Estimate
+from bot.core.quotes import Quote
 from bot.core.refusals import Refused
 from bot.core.requests import FORMATS, MAX_IMAGES_PER_REQUEST, SIZES, GenerationRequest, Size
 from bot.core.runner import JobResult
@@ -52,6 +53,25 @@ NOT_MADE = "Your image could not be made."
 WILL_DELIVER_AFTER_RESTART = (
     "⏳ The bot is restarting; your image will be delivered when it is back."
 )
+PREVIEW_CONFIRMED = "Confirmed: your images are on their way below."
+PREVIEW_CANCELLED = "Cancelled: nothing was spent."
+PREVIEW_EXPIRED = "This preview lapsed: nothing was spent. Ask again when you are ready."
+
+
+def cost_preview(quote: Quote) -> str:
+    """What a request will cost, and what the server's budgets have left, before it is spent."""
+    images = "1 image" if quote.count == 1 else f"{quote.count} images"
+    lines = [
+        f"💰 {images} will cost about {money(quote.total_cents)} "
+        f"({money(quote.cents_each)} each, the service's last price)."
+    ]
+    for period, left in (("today", quote.left_today), ("this month", quote.left_this_month)):
+        if left is not None:
+            lines.append(f"This server's budget has {money(left)} left {period}.")
+    lines.append("Nothing is spent until you confirm.")
+    return "\n".join(lines)
+
+
 STOPPED_WAITING = (
     "⏹️ Stopped waiting. An image the service has started can't be called back: it is still "
     "being made and paid for, and will appear here quietly when it is ready."

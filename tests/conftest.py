@@ -18,6 +18,7 @@ from bot.core.policy import GuildPolicy
 from bot.core.ports import Storage
 from bot.core.preferences import PreferenceBook
 from bot.core.pricing import Pricing
+from bot.core.quotes import Quoter
 from bot.core.runner import JobRunner
 from bot.core.services import Services
 from bot.core.styles import StyleBook
@@ -69,6 +70,7 @@ def services(database: Storage, api: VibeDreamClient) -> Services:
         policy=policy,
         leases=leases,
         admission=Admission(database, policy, pricing, leases),
+        quotes=Quoter(policy, pricing, database),
         runner=JobRunner(database, api, pricing, leases, max_seconds=10.0),
         delivery=DeliveryBook(database, policy, leases),
         ledger=database,

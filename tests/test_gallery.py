@@ -200,7 +200,7 @@ async def test_show_a_deleted_result_says_so_privately(world: World) -> None:
     nothing."""
     [result] = await made(world, 1)
     await click(world, result.id, button_ids(result)["Delete"])
-    assert world.discord.messages[result.id].deleted
+    await world.discord.wait_for(lambda: world.discord.messages[result.id].deleted)
     api_calls = sum(world.api.requests.values())
 
     record = await world.command("show", job=job_id_of(result))

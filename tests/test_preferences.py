@@ -32,8 +32,8 @@ def fields(answer: dict[str, Any]) -> dict[str, str]:
 async def test_personal_defaults_apply_and_an_option_wins(world: World) -> None:
     """The member's size and format are used when they pick none; an option still wins; other
     members keep the server's defaults."""
-    shown = fields(await prefer(world, "set", size="768*1024", format="png", count=3))
-    assert (shown["Size"], shown["Format"], shown["Images per prompt"]) == ("768×1024", "PNG", "3")
+    shown = fields(await prefer(world, "set", size="768*1024", format="png"))
+    assert (shown["Size"], shown["Format"]) == ("768×1024", "PNG")
 
     await world.settled(await world.imagine(prompt="a cat"))
     body = world.api.submissions[-1]

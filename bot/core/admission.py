@@ -113,6 +113,33 @@ class Admission:
     ) -> list[Job]:
         """`count` images of one request with seeds s, s+1, ...: admitted together under every
         limit, or refused whole (saying how many would fit)."""
+        jobs = await self._reserve(requester, request, count, role_ids, reply, dry_run=False)
+        for job in jobs:
+            self._leases.hold(job.id)
+        return jobs
+
+    async def check_set(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        count: int,
+        *,
+        role_ids: Collection[int] = (),
+    ) -> None:
+        """Raise as `admit_set` would, recording nothing: for a preview, before the member
+        confirms (when the limits are checked again, as they stand then)."""
+        await self._reserve(requester, request, count, role_ids, NO_REPLY, dry_run=True)
+
+    async def _reserve(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        count: int,
+        role_ids: Collection[int],
+        reply: ReplyPlace,
+        *,
+        dry_run: bool,
+    ) -> list[Job]:
         if not self._admitting:
             raise Refused(RESTARTING)
         limits = await self._policy.limits_for(requester.guild_id)
@@ -129,9 +156,11 @@ class Admission:
             check_admission(
                 limits, usage, window, now=now, exempt=exempt, expected_cents=expected, count=count
             )
+            if dry_run:
+                raise _WouldBeAdmitted  # rolls the transaction back: nothing is recorded
 
         try:
-            jobs = await self._ledger.reserve_jobs(
+            return await self._ledger.reserve_jobs(
                 requester,
                 self.seeded_set(request, count),
                 reserved_cents=expected,
@@ -140,12 +169,11 @@ class Admission:
                 reply=reply,
                 lease=self._leases.new_lease(),
             )
+        except _WouldBeAdmitted:
+            return []
         except StorageUnavailable:
             log.exception("could not record a job for user %s", requester.user_id)
             raise Refused(LEDGER_DOWN) from None
-        for job in jobs:
-            self._leases.hold(job.id)
-        return jobs
 
     def seeded_set(self, request: GenerationRequest, count: int) -> list[GenerationRequest]:
         """The requests of a set: seeds s, s+1, ... from the request's (or a drawn) seed."""
@@ -158,6 +186,10 @@ class Admission:
     def stop_admitting(self) -> None:
         """Refuse new jobs from now on: the bot is shutting down."""
         self._admitting = False
+
+
+class _WouldBeAdmitted(Exception):
+    """A dry run's admission passed every check."""
 
 
 def _explain(error: ValidationError) -> str:

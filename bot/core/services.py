@@ -12,6 +12,7 @@ from bot.core.leases import LeaseKeeper
 from bot.core.policy import GuildPolicy
 from bot.core.ports import JobLedger, UsageReader
 from bot.core.preferences import PreferenceBook
+from bot.core.quotes import Quoter
 from bot.core.runner import JobRunner
 from bot.core.styles import StyleBook
 
@@ -21,6 +22,7 @@ class Services:
     policy: GuildPolicy
     leases: LeaseKeeper
     admission: Admission
+    quotes: Quoter
     runner: JobRunner
     delivery: DeliveryBook
     ledger: JobLedger

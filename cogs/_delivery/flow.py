@@ -17,6 +17,7 @@ from bot.core.requests import GenerationRequest
 from bot.core.runner import CancelledInLine, JobResult, LedgerUnavailable, ShuttingDown
 from bot.discord_bot import ImagineBot
 from bot.vibedream import VibeDreamError
+from cogs._delivery.confirm import CostPreview
 from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_for
 from cogs._delivery.progress import LiveProgress
 from cogs._delivery.replies import ImageFile, InteractionReply, Reply
@@ -24,6 +25,7 @@ from cogs._delivery.result_files import result_filename
 from cogs._render import (
     TOO_LARGE,
     WILL_DELIVER_AFTER_RESTART,
+    cost_preview,
     failure_line,
     mod_log_embed,
     result_embed,
@@ -43,12 +45,39 @@ async def launch(
     note: str | None = None,
 ) -> None:
     """Admit the job, or the set of `count` (a refusal stays private), answer publicly at once,
-    then run it. A `note` is shown above the result."""
+    then run it. A `note` is shown above the result. A set, or a job above the server's
+    threshold, is first shown privately with its cost, and admitted only once confirmed."""
     requester = requester_for(bot, interaction)
     await spoiler_policy_for(bot, interaction.guild_id, interaction.channel)  # may refuse
+    quote = await bot.services.quotes.quote(interaction.guild_id, count)
+    if quote is None:
+        await _admit_and_run(bot, interaction, request, count, note)
+        return
+    # What would be refused is refused now, not after the member confirmed.
+    admission = bot.services.admission
+    await admission.check_set(requester, request, count, role_ids=role_ids(interaction.user))
+
+    async def confirmed(confirming: discord.Interaction) -> None:
+        await _admit_and_run(bot, confirming, request, count, note)
+
+    preview = CostPreview(interaction, confirmed)
+    await interaction.response.send_message(cost_preview(quote), view=preview, ephemeral=True)
+
+
+async def _admit_and_run(
+    bot: ImagineBot,
+    interaction: discord.Interaction,
+    request: GenerationRequest,
+    count: int,
+    note: str | None,
+) -> None:
     reply = ReplyPlace.interaction(interaction.token, interaction.expires_at.timestamp())
     jobs = await bot.services.admission.admit_set(
-        requester, request, count, role_ids=role_ids(interaction.user), reply=reply
+        requester_for(bot, interaction),
+        request,
+        count,
+        role_ids=role_ids(interaction.user),
+        reply=reply,
     )
     with bot.tracking(asyncio.current_task()):
         async with releasing_if_unanswered(bot, jobs):

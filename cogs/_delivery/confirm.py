@@ -1,0 +1,52 @@
+"""The private cost preview with Confirm and Cancel. Nothing is reserved until Confirm, which
+admits the request under the limits as they stand then."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from cogs._errors import report_error
+from cogs._render import PREVIEW_CANCELLED, PREVIEW_CONFIRMED, PREVIEW_EXPIRED
+
+PREVIEW_SECONDS = 300.0  # a private preview no one answered lapses; nothing was reserved
+
+Confirmed = Callable[[discord.Interaction], Awaitable[None]]
+
+
+class CostPreview(discord.ui.View):
+    """Under the preview: Confirm runs `on_confirm` with the click's interaction (its
+    answer becomes the public reply); Cancel ends it. The preview is private, so only the
+    member who asked can press either. Not kept across restarts: a lapsed one spent nothing."""
+
+    def __init__(self, asked: discord.Interaction, on_confirm: Confirmed) -> None:
+        super().__init__(timeout=PREVIEW_SECONDS)
+        self._asked = asked
+        self._on_confirm = on_confirm
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.primary)
+    async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        self.stop()
+        await self._settle_preview(PREVIEW_CONFIRMED)
+        await self._on_confirm(interaction)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        self.stop()
+        await interaction.response.edit_message(content=PREVIEW_CANCELLED, view=None)
+
+    async def on_timeout(self) -> None:
+        await self._settle_preview(PREVIEW_EXPIRED)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_error(interaction, error)
+
+    async def _settle_preview(self, content: str) -> None:
+        """Leave the preview saying what became of it, without its buttons."""
+        with contextlib.suppress(discord.HTTPException):
+            await self._asked.edit_original_response(content=content, view=None)
