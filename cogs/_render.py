@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import discord
 from discord import app_commands
 
@@ -97,9 +99,11 @@ def options_won_line(names: list[str]) -> str:
     return f"You gave {listed} both as an option and as a flag in the prompt; I used the option."
 
 
-def waiting_line(place: int) -> str:
-    """A job waiting for the provider to take more: where it stands."""
-    return f"⏳ Waiting for the image service: number {place} in line…"
+def waiting_line(place: int, seconds_left: float | None) -> str:
+    """A job waiting for the provider to take more: where it stands, and roughly how long
+    until its image, from how long recent ones took."""
+    line = f"⏳ Waiting for the image service: number {place} in line…"
+    return line if seconds_left is None else f"{line} about {math.ceil(seconds_left)}s left"
 
 
 def set_progress_line(done: int, count: int, elapsed: float, estimate: Estimate | None) -> str:

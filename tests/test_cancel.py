@@ -3,8 +3,10 @@ for, delivered all the same), through the buttons under the progress line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from bot.core.eta import RecentDurations
 from bot.core.models import JobState
 from tests.fakes.fake_discord import FakeMessage, InteractionRecord
 from tests.test_restart import STRANGER, button_ids, click
@@ -74,3 +76,30 @@ async def test_a_finished_image_cannot_be_cancelled(world: World) -> None:
     refused = await click(world, result.id, stray)
     assert refused.response_data is not None
     assert "isn't waiting any more" in refused.response_data["content"]
+
+
+async def test_a_waiting_job_shows_its_place_and_time_left(tmp_path: Path) -> None:
+    """Once one image has been made, a job waiting behind another tells its place in line and
+    an estimate from the time recent images took."""
+    async with (
+        started_fakes() as (fake_api, fake_discord),
+        bot_world(tmp_path, fake_api, fake_discord, generation_concurrency=1) as world,
+    ):
+        fake_api.generation_time = 0.4
+        await world.settled(await world.imagine(prompt="a first one"))
+        fake_api.generation_time = 3.0
+        running = await world.imagine(prompt="the second")
+        waiting = await world.imagine(prompt="the third")
+        line = await progress_with(world, waiting, "Cancel")
+        assert re.search(r"number 1 in line… about \d+s left", line.content), line.content
+        await world.settled(running)
+        await world.settled(waiting)
+
+
+def test_time_left_counts_the_rounds_ahead_and_the_jobs_own() -> None:
+    recent = RecentDurations()
+    assert recent.time_left(3, 2) is None
+    for seconds in (2.0, 4.0, 3.0):
+        recent.add(seconds)
+    assert recent.time_left(1, 2) == 6.0  # one round ahead, then its own, at the median 3 s
+    assert recent.time_left(5, 2) == 12.0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from bot.core.eta import RecentDurations
 from bot.core.leases import LeaseKeeper
 from bot.core.models import Job, JobState
 from bot.core.polling import DEFAULT_ESTIMATE, Estimate
@@ -76,6 +77,7 @@ class ShuttingDown(Exception):
 class Queued:
     job: Job
     place_in_line: Callable[[], int | None]  # None once the job has a slot
+    time_left: Callable[[int], float | None]  # seconds, from a place in line; None: unknown
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class JobRunner:
         self._telemetry = telemetry or NO_TELEMETRY
         # Jobs executing in this process: their place in line and who is told of them.
         self._running: dict[int, tuple[Ticket, EventSink | None]] = {}
+        self._recent = RecentDurations()
 
     def stop_starting(self) -> None:
         """Start no queued job from now on: the bot is shutting down."""
@@ -156,20 +159,26 @@ class JobRunner:
         ticket = Ticket()
         self._running[job.id] = (ticket, on_event)
         try:
-            await _emit(on_event, Queued(job, lambda: self.slots.position(ticket)))
+            await _emit(on_event, Queued(job, lambda: self.slots.position(ticket), self._time_left))
             async with self.slots.slot(ticket):
                 if not self._starting:
                     raise ShuttingDown(f"job {job.id} not started")
                 submission = await self._submit(job)
+                submitted = self._clock()
                 estimate = submission.estimate
                 await _emit(on_event, Submitted(job.id, submission.prediction_id, estimate))
                 # The wait starts at the submit, so the poll schedule may learn from it.
-                return await self._complete(job, submission, on_event, started, job.request.size)
+                result = await self._complete(job, submission, on_event, started, job.request.size)
+                self._recent.add(self._clock() - submitted)
+                return result
         except Withdrawn:
             await self.release(job, "Cancelled")
             raise CancelledInLine(f"job {job.id} cancelled while waiting") from None
         finally:
             del self._running[job.id]
+
+    def _time_left(self, place_in_line: int) -> float | None:
+        return self._recent.time_left(place_in_line, self.slots.limit)
 
     async def cancel(self, job_id: int) -> CancelOutcome:
         """The requester wants a job no more. One still waiting for a slot leaves the line

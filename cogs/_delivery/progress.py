@@ -46,6 +46,7 @@ class LiveProgress:
         self._interval = interval
         self._clock = clock
         self._places_in_line: list[Callable[[], int | None]] = []
+        self._time_left: Callable[[int], float | None] = lambda place: None
         self._generating: dict[int, tuple[float, Estimate]] = {}  # job id: since, estimate
         self._done: set[int] = set()
         self._stopped = asyncio.Event()
@@ -54,6 +55,7 @@ class LiveProgress:
     async def on_event(self, event: JobEvent) -> None:
         if isinstance(event, Queued):
             self._places_in_line.append(event.place_in_line)
+            self._time_left = event.time_left
             if self._task is None:
                 self._task = asyncio.create_task(self._keep_current())
         elif isinstance(event, Submitted):
@@ -82,7 +84,10 @@ class LiveProgress:
                 return progress_line(elapsed, estimate)
             return set_progress_line(len(self._done), self._count, elapsed, estimate)
         places = [place for place in (tell() for tell in self._places_in_line) if place]
-        return waiting_line(min(places)) if places else None
+        if not places:
+            return None
+        # A set is ready when its last image is: the furthest back in line.
+        return waiting_line(min(places), self._time_left(max(places)))
 
     async def _keep_current(self) -> None:
         shown = None
