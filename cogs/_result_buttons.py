@@ -11,6 +11,7 @@ import discord
 from bot.core.requests import Size
 from bot.core.variations import upscale_size
 from bot.discord_bot import ImagineBot
+from cogs._i18n import N_, _, use_locale
 
 RESULTS_COG = "Results"
 
@@ -30,13 +31,13 @@ class Action(NamedTuple):
 
 GREY = discord.ButtonStyle.secondary
 ACTIONS: dict[str, Action] = {
-    "vary-subtle": Action("Vary (Subtle)", "🪄", GREY, 0),
-    "vary-strong": Action("Vary (Strong)", "🌀", GREY, 0),
-    "upscale": Action("Upscale", "⬆️", GREY, 0),
-    "remix": Action("Remix", "✏️", GREY, 0),
-    "reroll": Action("Reroll", "🎲", GREY, 1),
-    "details": Action("Details", "📄", GREY, 1),
-    "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
+    "vary-subtle": Action(N_("Vary (Subtle)"), "🪄", GREY, 0),
+    "vary-strong": Action(N_("Vary (Strong)"), "🌀", GREY, 0),
+    "upscale": Action(N_("Upscale"), "⬆️", GREY, 0),
+    "remix": Action(N_("Remix"), "✏️", GREY, 0),
+    "reroll": Action(N_("Reroll"), "🎲", GREY, 1),
+    "details": Action(N_("Details"), "📄", GREY, 1),
+    "delete": Action(N_("Delete"), "🗑️", discord.ButtonStyle.danger, 1),
 }
 # Results posted before Vary was split still carry its id: it runs as Vary (Subtle).
 RENAMED = {"vary": "vary-subtle"}
@@ -51,7 +52,7 @@ class ResultButton(
         label, emoji, style, row = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=_(label),
                 emoji=emoji,
                 style=style,
                 row=row,
@@ -72,6 +73,7 @@ class ResultButton(
         return cls(RENAMED.get(action, action), int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        use_locale(interaction.locale)
         client = interaction.client
         cog = client.get_cog(RESULTS_COG) if isinstance(client, ImagineBot) else None
         if cog is None:

@@ -19,6 +19,7 @@ from bot.discord_bot import RECOVERY_COG, ImagineBot
 from bot.vibedream import VibeDreamError
 from cogs._delivery.flow import deliver_failure, deliver_result
 from cogs._delivery.replies import ResumedReply
+from cogs._i18n import use_locale
 from cogs._render import MAY_HAVE_BEEN_CHARGED, NOT_MADE, NOT_STARTED
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
                 return
 
     async def _recover(self, job: Job) -> None:
+        # The member is not here to say which language: the server's (each job is a task).
+        guild_id = job.requester.guild_id
+        guild = self.bot.get_guild(guild_id) if guild_id else None
+        use_locale(guild.preferred_locale if guild else None)
         if job.created_at < time.time() - LOOK_BACK_SECONDS:
             await self._settle_quietly(job)
             return

@@ -14,6 +14,7 @@ from bot.discord_bot import ImagineBot
 from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
 from cogs._errors import report_error
+from cogs._i18n import N_
 from cogs._render import ALREADY_LARGEST, NO_IMAGE_LEFT, job_details_embed, upscale_note
 from cogs._result_buttons import RESULTS_COG, ResultButton
 from cogs.imagine import Imagine, RemixModal, as_reference
@@ -35,7 +36,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         try:
             job = await self.bot.services.ledger.get_job(job_id)
             if job is None:
-                raise Refused("I no longer have the details of that image.")
+                raise Refused(N_("I no longer have the details of that image."))
             match action:
                 case "vary-subtle" | "vary-strong":
                     await self.vary(interaction, job, VARIATIONS[action])
@@ -96,7 +97,7 @@ class Results(commands.Cog, name=RESULTS_COG):
             interaction.user.id == job.requester.user_id or interaction.permissions.manage_messages
         )
         if not allowed:
-            raise Refused("Only the person who made this image, or a moderator, can delete it.")
+            raise Refused(N_("Only the person who made this image, or a moderator, can delete it."))
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.core.blocklist import BlockList
 from bot.core.refusals import Refused
+from bot.core.texts import N_
 
 UTC = ZoneInfo("UTC")
 NO_BLOCKED_TERMS = BlockList.compile(())
@@ -59,14 +60,14 @@ class Usage:
 
 
 class LimitReached(Refused):
-    def __init__(self, message: str, resets_at: datetime | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, resets_at: datetime | None = None, **params: object) -> None:
+        super().__init__(template, **params)
         self.resets_at = resets_at
 
 
 class ChannelNotAllowed(Refused):
     def __init__(self, channel_ids: frozenset[int]) -> None:
-        super().__init__("Images can't be made in this channel.")
+        super().__init__(N_("Images can't be made in this channel."))
         self.channel_ids = channel_ids
 
 
@@ -106,7 +107,9 @@ def check_request(limits: Limits, channel_id: int, prompt: str) -> None:
         raise ChannelNotAllowed(limits.channel_ids)
     term = limits.blocklist.first_match(prompt)
     if term is not None:
-        raise BlockedPrompt(f"Your prompt contains “{term}”, which this server has blocked.")
+        raise BlockedPrompt(
+            N_("Your prompt contains “{term}”, which this server has blocked."), term=term
+        )
 
 
 def check_admission(
@@ -124,28 +127,30 @@ def check_admission(
             usage.user_jobs_today >= limits.user_daily_images
         ):
             raise LimitReached(
-                f"You've used your {limits.user_daily_images} images for today on this server.",
+                N_("You've used your {count} images for today on this server."),
                 periods.day_end,
+                count=limits.user_daily_images,
             )
         if limits.user_cooldown_seconds is not None and usage.user_last_job_at is not None:
             ready = usage.user_last_job_at + limits.user_cooldown_seconds
             if now.timestamp() < ready:
                 raise LimitReached(
-                    f"This server has a {limits.user_cooldown_seconds}s cooldown between images.",
+                    N_("This server has a {seconds}s cooldown between images."),
                     datetime.fromtimestamp(ready, UTC),
+                    seconds=limits.user_cooldown_seconds,
                 )
         if limits.user_max_concurrent is not None and (
             usage.user_jobs_in_flight >= limits.user_max_concurrent
         ):
             raise LimitReached(
-                f"You already have {usage.user_jobs_in_flight} images in progress; "
-                "wait for one to finish."
+                N_("You already have {count} images in progress; wait for one to finish."),
+                count=usage.user_jobs_in_flight,
             )
     budget = limits.guild_daily_budget_cents
     if budget is not None and usage.guild_cents_today + expected_cents > budget:
-        raise LimitReached("This server has spent its image budget for today.", periods.day_end)
+        raise LimitReached(N_("This server has spent its image budget for today."), periods.day_end)
     budget = limits.guild_monthly_budget_cents
     if budget is not None and usage.guild_cents_this_month + expected_cents > budget:
         raise LimitReached(
-            "This server has spent its image budget for this month.", periods.month_end
+            N_("This server has spent its image budget for this month."), periods.month_end
         )

@@ -10,6 +10,7 @@ from bot.core.charts import DayUsage, render_usage_chart
 from bot.core.limits import Limits, Periods, periods
 from bot.core.models import MemberTotal, Tally
 from bot.core.ports import UsageReader
+from bot.core.texts import N_
 
 CHART_DAYS = 30
 
@@ -87,7 +88,9 @@ async def server_report(
 def _member_allowances(limits: Limits, today: Tally, window: Periods) -> list[Allowance]:
     if limits.user_daily_images is None:
         return []
-    return [Allowance("Images today", today.generations, limits.user_daily_images, window.day_end)]
+    return [
+        Allowance(N_("Images today"), today.generations, limits.user_daily_images, window.day_end)
+    ]
 
 
 def _budget_allowances(
@@ -97,7 +100,7 @@ def _budget_allowances(
     if limits.guild_daily_budget_cents is not None:
         allowances.append(
             Allowance(
-                "Server budget today",
+                N_("Server budget today"),
                 today.cents,
                 limits.guild_daily_budget_cents,
                 window.day_end,
@@ -107,7 +110,7 @@ def _budget_allowances(
     if limits.guild_monthly_budget_cents is not None:
         allowances.append(
             Allowance(
-                "Server budget this month",
+                N_("Server budget this month"),
                 month.cents,
                 limits.guild_monthly_budget_cents,
                 window.month_end,

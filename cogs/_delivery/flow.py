@@ -20,6 +20,7 @@ from bot.vibedream import VibeDreamError
 from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_for
 from cogs._delivery.progress import LiveProgress
 from cogs._delivery.replies import ImageFile, InteractionReply, Reply
+from cogs._i18n import _, using_locale
 from cogs._render import (
     TOO_LARGE,
     WILL_DELIVER_AFTER_RESTART,
@@ -87,7 +88,7 @@ async def run_and_deliver(
         # The ledger keeps the job for the next start to deliver or release.
         await progress.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(reply.show(WILL_DELIVER_AFTER_RESTART)), 2)
+            await asyncio.wait_for(asyncio.shield(reply.show(_(WILL_DELIVER_AFTER_RESTART))), 2)
         if isinstance(stopping, asyncio.CancelledError):
             raise
         return
@@ -130,7 +131,8 @@ async def deliver_result(
 
 
 async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
-    shown = await reply.finish(failure_line(message))
+    """`message` is an English text from the catalogues, shown in the member's language."""
+    shown = await reply.finish(failure_line(_(message)))
     await _delivered(bot, job, shown, failure=message)
 
 
@@ -145,7 +147,9 @@ async def _delivered(
     if log_channel_id is None:
         return
     mod_log = bot.get_partial_messageable(log_channel_id, guild_id=guild_id)
-    entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
+    guild = bot.get_guild(guild_id) if guild_id else None
+    with using_locale(guild.preferred_locale if guild else None):  # for the server's moderators
+        entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
     try:
         await mod_log.send(embed=entry)
     except discord.HTTPException as error:
