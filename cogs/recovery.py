@@ -9,6 +9,7 @@ import logging
 import math
 import time
 
+import discord
 from discord.ext import commands
 
 from bot.core.delivery import CLAIMS_PER_PASS
@@ -62,13 +63,11 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
                 return
 
     async def _recover(self, job: Job) -> None:
-        # The member is not here to say which language: the server's (each job is a task).
-        guild_id = job.requester.guild_id
-        guild = self.bot.get_guild(guild_id) if guild_id else None
-        use_locale(guild.preferred_locale if guild else None)
         if job.created_at < time.time() - LOOK_BACK_SECONDS:
             await self._settle_quietly(job)
             return
+        # The member is not here to say which language: the server's (each job is a task).
+        use_locale(await self._guild_locale(job.requester.guild_id))
         reply = ResumedReply(self.bot, job)
         runner = self.bot.services.runner
         if job.state is JobState.RESERVED:
@@ -88,6 +87,20 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
                 await deliver_result(self.bot, job, result, reply, requester)
         else:
             await deliver_failure(self.bot, job, reply, NOT_MADE)
+
+    async def _guild_locale(self, guild_id: int | None) -> discord.Locale | None:
+        """The server's preferred locale. The first sweep runs before the gateway has sent
+        any server, so one not cached yet is asked for; None (English) where that fails."""
+        if guild_id is None:
+            return None
+        guild = self.bot.get_guild(guild_id)
+        if guild is not None:
+            return guild.preferred_locale
+        try:
+            return (await self.bot.fetch_guild(guild_id)).preferred_locale
+        except discord.HTTPException as error:
+            log.warning("could not look up the language of server %s: %s", guild_id, error)
+            return None
 
     async def _settle_quietly(self, job: Job) -> None:
         """Too old to announce: end it on the books as it stands, and tell nobody."""
