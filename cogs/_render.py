@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import discord
+from babel.dates import get_month_names
 from babel.lists import format_list
 from babel.numbers import format_currency
 from discord import app_commands
 
+from bot.core.charts import ENGLISH_WORDS, ChartWords
 from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, JobState, Tally
 from bot.core.polling import Estimate
@@ -267,6 +269,19 @@ def member_usage_embed(report: MemberReport, member: discord.abc.User) -> discor
     if report.exempt:
         embed.set_footer(text=_("Exempt from the per-member limits by role."))
     return embed
+
+
+def chart_words() -> ChartWords:
+    """The usage chart's words in the member's language, month names from Babel's data."""
+    months = get_month_names("abbreviated", context="stand-alone", locale=current_language())
+    return ChartWords(
+        title=_(ENGLISH_WORDS.title),
+        images=_(ENGLISH_WORDS.images),
+        cost=_(ENGLISH_WORDS.cost),
+        total=_(ENGLISH_WORDS.total),
+        today=_(ENGLISH_WORDS.today),
+        months=tuple(months[month] for month in range(1, 13)),
+    )
 
 
 def server_usage_embed(report: ServerReport, *, chart: str) -> discord.Embed:

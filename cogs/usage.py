@@ -13,7 +13,7 @@ from bot.core.usage import member_report, server_report
 from bot.discord_bot import ImagineBot
 from cogs._delivery.permissions import role_ids
 from cogs._i18n import N_, NC_
-from cogs._render import member_usage_embed, server_usage_embed
+from cogs._render import chart_words, member_usage_embed, server_usage_embed
 
 CHART_FILENAME = "usage.png"
 
@@ -52,7 +52,9 @@ class Usage(commands.Cog):
     async def _server_usage(self, interaction: discord.Interaction, guild_id: int) -> None:
         limits = await self.bot.services.policy.limits_for(guild_id)
         now = discord.utils.utcnow()
-        report = await server_report(self.bot.services.usage, limits, guild_id, now=now)
+        report = await server_report(
+            self.bot.services.usage, limits, guild_id, now=now, words=chart_words()
+        )
         chart = discord.File(io.BytesIO(report.chart_png), filename=CHART_FILENAME)
         embed = server_usage_embed(report, chart=CHART_FILENAME)
         await interaction.followup.send(embed=embed, file=chart, ephemeral=True)

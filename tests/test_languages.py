@@ -18,9 +18,18 @@ from babel.messages.pofile import read_po
 from bot.core.models import JobState
 from bot.discord_bot import RECOVERY_COG
 from cogs._command_translator import is_valid_name
-from cogs._i18n import LOCALES_DIR, MissingTranslation, _, catalogues, language_for
+from cogs._i18n import (
+    LOCALES_DIR,
+    MissingTranslation,
+    _,
+    catalogues,
+    language_for,
+    using_locale,
+)
+from cogs._render import chart_words
 from tests.fakes.discord_harness import message_command, message_create, modal_submit
 from tests.fakes.fake_vibedream import Outcome
+from tests.test_limits import MANAGE_SERVER
 from tests.test_remix_routes import post_image
 from tests.test_restart import button_ids, click
 from tests.world import GENERAL, GUILD_ID, World, bot_world, started_fakes
@@ -267,3 +276,17 @@ async def test_recovery_asks_for_a_server_the_gateway_has_not_sent_yet(world: Wo
     world.discord.guilds[elsewhere]["preferred_locale"] = "fr"
     assert await recovery._guild_locale(elsewhere) is discord.Locale.french
     assert await recovery._guild_locale(400_000_000_000_000_778) is None
+
+
+async def test_server_usage_in_german_down_to_the_chart(world: World) -> None:
+    """/usage server=True for a German moderator: the embed and the chart's own words."""
+    await world.settled(await world.imagine(prompt="a kite"))
+    with using_locale("de"):
+        words = chart_words()
+    assert (words.images, words.months[2]) == ("Bilder pro Tag", "Mär")
+    record = await world.command("usage", permissions=MANAGE_SERVER, server=True, locale="de")
+    [embed] = (await world.answered(record))["embeds"]
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert embed["title"] == "Verbrauch dieses Servers"
+    assert fields["Insgesamt"] == "1 Bilder · 0,01\xa0$"
+    assert embed["image"]["url"] == "attachment://usage.png"

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.core.charts import DayUsage, render_usage_chart
+from bot.core.charts import ENGLISH_WORDS, ChartWords, DayUsage, render_usage_chart
 from bot.core.limits import Limits, Periods, periods
 from bot.core.models import MemberTotal, Tally
 from bot.core.ports import UsageReader
@@ -70,7 +70,12 @@ async def member_report(
 
 
 async def server_report(
-    db: UsageReader, limits: Limits, guild_id: int, *, now: datetime
+    db: UsageReader,
+    limits: Limits,
+    guild_id: int,
+    *,
+    now: datetime,
+    words: ChartWords = ENGLISH_WORDS,
 ) -> ServerReport:
     window = periods(now, limits.timezone)
     today = await db.tally(guild_id, since=window.day_start.timestamp())
@@ -79,7 +84,7 @@ async def server_report(
     top = await db.top_members(guild_id, since=window.month_start.timestamp())
     days = await _daily_usage(db, limits, guild_id, window)
     chart = await asyncio.to_thread(
-        render_usage_chart, days, title=f"Images and cost, last {CHART_DAYS} days"
+        render_usage_chart, days, title=words.title.format(days=CHART_DAYS), words=words
     )
     allowances = _budget_allowances(limits, today, month, window)
     return ServerReport(today, month, all_time, top, allowances, chart)
