@@ -32,7 +32,7 @@ from tests.fakes.fake_vibedream import Outcome
 from tests.test_limits import MANAGE_SERVER
 from tests.test_remix_routes import post_image
 from tests.test_restart import button_ids, click
-from tests.world import GENERAL, GUILD_ID, World, bot_world, started_fakes
+from tests.world import GENERAL, GUILD_ID, MOD_LOG, World, bot_world, started_fakes
 
 ROOT = Path(__file__).parent.parent
 LANGUAGES = ("de", "fr", "es")
@@ -272,8 +272,8 @@ async def test_recovery_asks_for_a_server_the_gateway_has_not_sent_yet(world: Wo
     recovery: Any = world.bot.get_cog(RECOVERY_COG)  # the extension's own module, reloaded
     elsewhere = 400_000_000_000_000_777
     assert world.bot.get_guild(elsewhere) is None
-    world.discord.guilds[elsewhere] = {**world.discord.guilds[GUILD_ID], "id": str(elsewhere)}
-    world.discord.guilds[elsewhere]["preferred_locale"] = "fr"
+    french = {**world.discord.guilds[GUILD_ID], "id": str(elsewhere), "preferred_locale": "fr"}
+    world.discord.add_guild(french)
     assert await recovery._guild_locale(elsewhere) is discord.Locale.french
     assert await recovery._guild_locale(400_000_000_000_000_778) is None
 
@@ -290,3 +290,18 @@ async def test_server_usage_in_german_down_to_the_chart(world: World) -> None:
     assert embed["title"] == "Verbrauch dieses Servers"
     assert fields["Insgesamt"] == "1 Bilder · 0,01\xa0$"
     assert embed["image"]["url"] == "attachment://usage.png"
+
+
+async def test_the_moderation_log_speaks_the_servers_language(tmp_path: Path) -> None:
+    """An English-speaking member's result stays English; its log entry is in the server's
+    French, for the moderators who read it."""
+    async with (
+        started_fakes() as (fake_api, fake_discord),
+        bot_world(tmp_path, fake_api, fake_discord, guild_locale="fr") as world,
+    ):
+        await world.bot.services.policy.update_settings(GUILD_ID, {"log_channel_id": MOD_LOG})
+        result = await world.settled(await world.imagine(prompt="a kite"))
+        assert result.embeds[0]["fields"][0]["name"] == "Size"
+        [entry] = await fake_discord.wait_for(lambda: fake_discord.messages_in(MOD_LOG))
+        assert entry.embeds[0]["title"] == "Image créée"
+        assert [field["name"] for field in entry.embeds[0]["fields"]][:2] == ["Membre", "Salon"]

@@ -208,7 +208,7 @@ def make_guild(
         "afk_channel_id": None,
     }
     bot._connection.parse_guild_create(payload)  # type: ignore[arg-type]
-    fake.guilds[guild_id] = {k: v for k, v in payload.items() if k not in GATEWAY_ONLY}
+    fake.add_guild({k: v for k, v in payload.items() if k not in GATEWAY_ONLY})
     guild = bot.get_guild(guild_id)
     assert guild is not None and guild.me is not None
     for channel in channels:

@@ -480,6 +480,10 @@ class FakeDiscord:
         if bot_permissions is not None:
             self.channel_permissions[channel_id] = bot_permissions
 
+    def add_guild(self, guild: dict[str, Any]) -> None:
+        """Make a server known to GET /guilds/{id}, as a bot may fetch one it has no cache of."""
+        self.guilds[int(guild["id"])] = guild
+
     def host_attachment(
         self, data: bytes, filename: str, content_type: str | None = None
     ) -> dict[str, Any]:
