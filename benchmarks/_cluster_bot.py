@@ -227,6 +227,7 @@ async def serve_discord() -> None:
         "add_channel": lambda channel, permissions: fake.add_channel(
             channel, bot_permissions=permissions
         ),
+        "add_guild": fake.add_guild,
         "register": register,
         "command_id": lambda name, kind, guild_id: fake.command_id(name, kind, guild_id),
         "report": lambda: report(fake),

@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.startup import READY_SECONDS, StartupFailure, connect, log_in, opening_database
 from bot.storage import open_storage
 from bot.vibedream import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, VibeDreamClient
+from cogs._command_translator import CatalogueTranslator
 from cogs._errors import ErrorReportingTree
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -142,6 +143,7 @@ def build_bot(
         alone=storage.one_process_only,
         services=services,
         tree_cls=ErrorReportingTree,
+        translator=CatalogueTranslator(),
         force_sync=force_sync,
     )
     if metrics is not None and endpoint is not None:

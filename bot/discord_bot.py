@@ -56,6 +56,7 @@ class ImagineBot(commands.AutoShardedBot):
         state: BotState,
         services: Services,
         tree_cls: type[app_commands.CommandTree[Any]] = app_commands.CommandTree,
+        translator: app_commands.Translator | None = None,
         alone: bool = True,
         force_sync: bool = False,
     ) -> None:
@@ -77,6 +78,7 @@ class ImagineBot(commands.AutoShardedBot):
         self.scope = settings.shard_scope
         self._alone = alone
         self._force_sync = force_sync
+        self._translator = translator
         self._recovery: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()
         # Cogs beside the extensions (monitoring, when it is on): added in setup_hook, removed
@@ -92,6 +94,8 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         for cog in self.extra_cogs:
             await self.add_cog(cog)
+        if self._translator is not None:  # before the sync, which sends the translations
+            await self.tree.set_translator(self._translator)
         # Beside the rest of the start-up: the HTTP client is ready once logged in.
         self.services.leases.start()
         self._recovery = asyncio.create_task(self._recover())
@@ -130,7 +134,7 @@ class ImagineBot(commands.AutoShardedBot):
         """Register the commands with Discord when their definitions changed since the last sync
         (or when forced): to the configured servers, else globally. Returns whether it synced."""
         guild_ids = self.settings.discord_guild_ids
-        definitions = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        definitions = await self._command_payloads()
         fingerprint = hashlib.sha256(
             json.dumps({"guilds": guild_ids, "commands": definitions}, sort_keys=True).encode()
         ).hexdigest()
@@ -148,6 +152,15 @@ class ImagineBot(commands.AutoShardedBot):
             log.info("Synced %d commands globally (may take a while to appear)", len(definitions))
         await self.state.set_state(SYNC_FINGERPRINT_KEY, fingerprint)
         return True
+
+    async def _command_payloads(self) -> list[dict[str, Any]]:
+        """The commands as a sync sends them, translations included, so that a changed
+        catalogue is synced too."""
+        translator = self.tree.translator
+        commands = self.tree.get_commands()
+        if translator is None:
+            return [command.to_dict(self.tree) for command in commands]
+        return [await command.get_translated_payload(self.tree, translator) for command in commands]
 
     @contextlib.contextmanager
     def tracking(self, task: asyncio.Task[object] | None) -> Iterator[None]:

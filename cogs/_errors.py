@@ -10,13 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.refusals import Refused
+from cogs._i18n import N_, _, use_locale
 from cogs._render import failure_line, refusal_text
 
 log = logging.getLogger(__name__)
 
-PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+PERMISSION_NAMES = {"manage_guild": N_("Manage Server"), "manage_messages": N_("Manage Messages")}
 UNKNOWN_INTERACTION = 10062
-UNEXPECTED = "Something went wrong on my side. It has been logged; please try again."
+UNEXPECTED = N_("Something went wrong on my side. It has been logged; please try again.")
 
 
 async def report_error(interaction: discord.Interaction, error: Exception) -> None:
@@ -31,15 +32,16 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
         message = refusal_text(original)
     elif isinstance(error, app_commands.MissingPermissions):
         names = ", ".join(
-            PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions
+            _(PERMISSION_NAMES[p]) if p in PERMISSION_NAMES else p.replace("_", " ").title()
+            for p in error.missing_permissions
         )
-        message = f"You need the {names} permission for that."
+        message = _("You need the {names} permission for that.", names=names)
     elif isinstance(error, app_commands.NoPrivateMessage):
-        message = "That only works in a server."
+        message = _("That only works in a server.")
     else:
         command = interaction.command.qualified_name if interaction.command else "interaction"
         log.error("unexpected error in %s", command, exc_info=original)
-        message = UNEXPECTED
+        message = _(UNEXPECTED)
     try:
         if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
             await interaction.edit_original_response(
@@ -54,7 +56,12 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
 
 
 class ErrorReportingTree(app_commands.CommandTree[commands.Bot]):
-    """The bot's command tree: every command's error reaches `report_error`."""
+    """The bot's command tree: every command and context menu answers in the member's
+    language, and every error reaches `report_error`."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        use_locale(interaction.locale)
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

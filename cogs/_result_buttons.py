@@ -11,6 +11,7 @@ import discord
 from bot.core.requests import Size
 from bot.core.variations import upscale_size
 from bot.discord_bot import ImagineBot
+from cogs._i18n import N_, _, use_locale
 
 RESULTS_COG = "Results"
 
@@ -30,19 +31,19 @@ class Action(NamedTuple):
 
 GREY = discord.ButtonStyle.secondary
 ACTIONS: dict[str, Action] = {
-    "vary-subtle": Action("Vary (Subtle)", "🪄", GREY, 0),
-    "vary-strong": Action("Vary (Strong)", "🌀", GREY, 0),
-    "upscale": Action("Upscale", "⬆️", GREY, 0),
-    "remix": Action("Remix", "✏️", GREY, 0),
-    "reroll": Action("Reroll", "🎲", GREY, 1),
-    "details": Action("Details", "📄", GREY, 1),
-    "favourite": Action("Favourite", "⭐", GREY, 1),
-    "delete": Action("Delete", "🗑️", discord.ButtonStyle.danger, 1),
+    "vary-subtle": Action(N_("Vary (Subtle)"), "🪄", GREY, 0),
+    "vary-strong": Action(N_("Vary (Strong)"), "🌀", GREY, 0),
+    "upscale": Action(N_("Upscale"), "⬆️", GREY, 0),
+    "remix": Action(N_("Remix"), "✏️", GREY, 0),
+    "reroll": Action(N_("Reroll"), "🎲", GREY, 1),
+    "details": Action(N_("Details"), "📄", GREY, 1),
+    "favourite": Action(N_("Favourite"), "⭐", GREY, 1),
+    "delete": Action(N_("Delete"), "🗑️", discord.ButtonStyle.danger, 1),
 }
 # Under a progress line: before anything reached the API, and after.
 PROGRESS_ACTIONS: dict[str, Action] = {
-    "cancel": Action("Cancel", "✖️", GREY, 0),
-    "stop": Action("Stop waiting", "⏹️", GREY, 0),
+    "cancel": Action(N_("Cancel"), "✖️", GREY, 0),
+    "stop": Action(N_("Stop waiting"), "⏹️", GREY, 0),
 }
 # Under a set, what each image gets: U1 (Upscale) on the first row, V1 (Vary (Subtle)) below.
 PER_IMAGE = {"upscale": "U", "vary-subtle": "V"}
@@ -61,7 +62,8 @@ class ResultButton(
         """`number` labels a button that acts on one image of a set (U1, V1, ...)."""
         label, icon, style, row = ACTIONS.get(action) or PROGRESS_ACTIONS[action]
         emoji: str | None = icon
-        if number is not None:
+        label = _(label)
+        if number is not None:  # U1, V1: a letter and a number read the same in every language
             label, emoji, row = f"{PER_IMAGE[action]}{number}", None, PER_IMAGE_ROWS[action]
         super().__init__(
             discord.ui.Button(
@@ -86,6 +88,7 @@ class ResultButton(
         return cls(RENAMED.get(action, action), int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        use_locale(interaction.locale)
         client = interaction.client
         cog = client.get_cog(RESULTS_COG) if isinstance(client, ImagineBot) else None
         if cog is None:

@@ -27,6 +27,7 @@ from cogs._delivery.permissions import (
 )
 from cogs._delivery.replies import MessageReply
 from cogs._errors import report_error
+from cogs._i18n import N_, NC_, _, use_locale
 from cogs._prompt_choices import prompt_choices
 from cogs._render import (
     FORMAT_CHOICES,
@@ -68,25 +69,17 @@ def parse_strength(text: str) -> float | None:
     try:
         return float(text.strip().replace(",", "."))
     except ValueError:
-        raise Refused("Strength must be a number from 0 to 1, for example 0.6.") from None
+        raise Refused(N_("Strength must be a number from 0 to 1, for example 0.6.")) from None
 
 
-class RemixModal(discord.ui.Modal, title="Imagine from image"):
-    prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-        label="Prompt",
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        placeholder="What should the image become?",
-        max_length=MAX_PROMPT_LENGTH,
-    )
-    strength: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-        label="Strength: 0 keeps the image, 1 replaces it",
-        custom_id="strength",
-        default="0.6",
-        required=False,
-        max_length=4,
-    )
+REMIX_TITLE = N_("Imagine from image")
+PROMPT_LABEL = N_("Prompt")
+PROMPT_PLACEHOLDER = N_("What should the image become?")
+# TRANSLATORS: a form field's label: at most 45 characters.
+STRENGTH_LABEL = N_("Strength: 0 keeps the image, 1 replaces it")
 
+
+class RemixModal(discord.ui.Modal):
     def __init__(
         self,
         cog: Imagine,
@@ -98,19 +91,34 @@ class RemixModal(discord.ui.Modal, title="Imagine from image"):
         output_format: str | None = None,
     ) -> None:
         """`prompt` and `strength` prefill the inputs; `size` and `output_format` are kept for
-        the new image (the server's defaults when left out)."""
-        super().__init__()
+        the new image (the server's defaults when left out). Built per member, in the member's
+        language."""
+        super().__init__(title=_(REMIX_TITLE))
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label=_(PROMPT_LABEL),
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            placeholder=_(PROMPT_PLACEHOLDER),
+            default=prompt,
+            max_length=MAX_PROMPT_LENGTH,
+        )
+        self.strength: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label=_(STRENGTH_LABEL),
+            custom_id="strength",
+            default="0.6" if strength is None else f"{strength:.1f}",
+            required=False,
+            max_length=4,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.strength)
         self._cog = cog
         self._reference = reference
         self._size = size
         self._output_format = output_format
         self._fresh = prompt is None
-        if prompt is not None:
-            self.prompt.default = prompt
-        if strength is not None:
-            self.strength.default = f"{strength:.1f}"
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        use_locale(interaction.locale)
         await self._cog.start(
             interaction,
             prompt=self.prompt.value,
@@ -131,7 +139,7 @@ class Imagine(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
         self.remix_menu = app_commands.ContextMenu(
-            name="Imagine from image", callback=self.imagine_from_image
+            name=NC_("context menu", "Imagine from image"), callback=self.imagine_from_image
         )
 
     async def cog_load(self) -> None:
@@ -140,17 +148,29 @@ class Imagine(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.remix_menu.name, type=self.remix_menu.type)
 
-    @app_commands.command(name="imagine")
-    @app_commands.rename(output_format="format")
+    @app_commands.command(
+        name=NC_("command", "imagine"),
+        description=N_("Make an image from a prompt, or remix a picture you attach."),
+    )
+    @app_commands.rename(
+        prompt=NC_("option", "prompt"),
+        size=NC_("option", "size"),
+        output_format=NC_("option", "format"),
+        seed=NC_("option", "seed"),
+        strength=NC_("option", "strength"),
+        image=NC_("option", "image"),
+        count=NC_("option", "count"),
+        style=NC_("option", "style"),
+    )
     @app_commands.describe(
-        prompt="What to draw, in your own words",
-        size="Width × height of the image (the server's default if you leave it out)",
-        output_format="File type of the image",
-        seed="The same seed and prompt give the same image; -1 picks one at random",
-        strength="With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)",
-        image="A picture to start from (JPEG, PNG, GIF or WebP)",
-        count="How many images at once, each with the next seed (your /prefer count, else 1)",
-        style="One of this server's styles (the channel's default if you leave it out)",
+        prompt=N_("What to draw, in your own words"),
+        size=N_("Width × height of the image (the server's default if you leave it out)"),
+        output_format=N_("File type of the image"),
+        seed=N_("The same seed and prompt give the same image; -1 picks one at random"),
+        strength=N_("With an image: 0 keeps it, 1 replaces it (0.6 if you leave it out)"),
+        image=N_("A picture to start from (JPEG, PNG, GIF or WebP)"),
+        count=N_("How many images at once, each with the next seed (your /prefer count, else 1)"),
+        style=N_("One of this server's styles (the channel's default if you leave it out)"),
     )
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def imagine(
@@ -165,7 +185,6 @@ class Imagine(commands.Cog):
         count: Range[int, 1, MAX_IMAGES_PER_REQUEST] | None = None,
         style: Range[str, 1, 40] | None = None,
     ) -> None:
-        """Make an image from a prompt, or remix a picture you attach."""
         await self.start(
             interaction,
             prompt=prompt,
@@ -199,7 +218,7 @@ class Imagine(commands.Cog):
         requester_for(self.bot, interaction)  # refuse before the modal, not after it
         attachment = first_image(message)
         if attachment is None:
-            raise Refused("That message has no image to start from: pick one with a picture.")
+            raise Refused(N_("That message has no image to start from: pick one with a picture."))
         reference = as_reference(attachment)
         check_reference(reference)
         await interaction.response.send_modal(RemixModal(self, reference))
@@ -272,6 +291,8 @@ class Imagine(commands.Cog):
             return
         if not any(user.id == me.id for user in message.mentions):
             return
+        # A message carries no locale of its author's: answer in the server's language.
+        use_locale(message.guild.preferred_locale if message.guild else None)
         guild = message.guild
         permissions = (
             message.channel.permissions_for(guild.me) if guild else discord.Permissions.none()
@@ -286,7 +307,9 @@ class Imagine(commands.Cog):
             anchor, attachment = await self._image_for(message)
             prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
             if not prompt:
-                raise Refused("Add a prompt after the mention, for example: make it a watercolour.")
+                raise Refused(
+                    N_("Add a prompt after the mention, for example: make it a watercolour.")
+                )
             guild_id = message.guild.id if message.guild else None
             await spoiler_policy_for(self.bot, guild_id, message.channel)  # may refuse
             requester = Requester(message.author.id, guild_id, message.channel.id)
@@ -315,19 +338,21 @@ class Imagine(commands.Cog):
         if attachment is not None:
             return message, attachment
         if message.reference is None or message.reference.message_id is None:
-            raise Refused("Reply to a message with an image (or attach one), or use /imagine.")
+            raise Refused(N_("Reply to a message with an image (or attach one), or use /imagine."))
         replied = message.reference.resolved
         if not isinstance(replied, discord.Message):
             try:
                 replied = await message.channel.fetch_message(message.reference.message_id)
             except discord.HTTPException:
-                raise Refused("I can't find the message you replied to any more.") from None
+                raise Refused(N_("I can't find the message you replied to any more.")) from None
         attachment = first_image(replied)
         if attachment is None:
             # Without the message-content intent Discord hides other people's attachments.
             raise Refused(
-                "I can't see an image in that message. Right-click it and choose "
-                "Apps → Imagine from image instead."
+                N_(
+                    "I can't see an image in that message. Right-click it and choose "
+                    "Apps → Imagine from image instead."
+                )
             )
         return replied, attachment
 

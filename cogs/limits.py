@@ -11,24 +11,30 @@ from bot.core.limits import timezone_names
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_IMAGES_PER_REQUEST
 from bot.discord_bot import ImagineBot
+from cogs._i18n import N_, NC_, _
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES, limits_embed, trimmed
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 MAX_TERM_LENGTH = 100
+SAVED = N_("Saved.")
 
 
 class LimitsCog(commands.Cog, name="Limits"):
     limits = app_commands.Group(
-        name="limits",
-        description="See and change what this server allows (Manage Server)",
+        name=NC_("command", "limits"),
+        description=N_("See and change what this server allows (Manage Server)"),
         guild_only=True,
         default_permissions=MANAGE_SERVER,
     )
     channels = app_commands.Group(
-        name="channels", description="Channels where /imagine may be used", parent=limits
+        name=NC_("command", "channels"),
+        description=N_("Channels where /imagine may be used"),
+        parent=limits,
     )
     blocked = app_commands.Group(
-        name="blocked", description="Words and phrases refused in prompts", parent=limits
+        name=NC_("command", "blocked"),
+        description=N_("Words and phrases refused in prompts"),
+        parent=limits,
     )
 
     def __init__(self, bot: ImagineBot) -> None:
@@ -52,29 +58,44 @@ class LimitsCog(commands.Cog, name="Limits"):
         embed = limits_embed(limits, settings, defaults, note)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @limits.command(name="show")
+    @limits.command(
+        name=NC_("command", "show"), description=N_("Every limit in force in this server.")
+    )
     async def show(self, interaction: discord.Interaction) -> None:
-        """Every limit in force in this server."""
         await self._show(interaction)
 
-    @limits.command(name="set")
+    @limits.command(
+        name=NC_("command", "set"),
+        description=N_("Change any of the limits; options you leave out stay as they are."),
+    )
+    @app_commands.rename(
+        user_daily_images=NC_("option", "user_daily_images"),
+        user_cooldown_seconds=NC_("option", "user_cooldown_seconds"),
+        user_max_concurrent=NC_("option", "user_max_concurrent"),
+        guild_daily_budget_cents=NC_("option", "guild_daily_budget_cents"),
+        guild_monthly_budget_cents=NC_("option", "guild_monthly_budget_cents"),
+        timezone=NC_("option", "timezone"),
+        spoilers=NC_("option", "spoilers"),
+    )
     @app_commands.describe(
-        user_daily_images="Images one member may make per day (0 for no limit)",
-        user_cooldown_seconds="Seconds a member waits between images (0 for none)",
-        user_max_concurrent="Images one member may have in progress at once (0 for no limit)",
-        guild_daily_budget_cents="Cents the server may spend per day (0 for no limit)",
-        guild_monthly_budget_cents="Cents the server may spend per month (0 for no limit)",
-        timezone="When days and months reset, e.g. Europe/Paris (UTC if unset)",
-        spoilers="Outside age-restricted channels: show results, hide them, or make none",
-        max_images_per_request="How many images one /imagine may make at once (1 to 4)",
-        confirm_above_cents="Show the cost to confirm first when a request costs more (0: never)",
-        personal_suffixes="Whether members' own suffixes (/prefer suffix) are added to prompts",
+        user_daily_images=N_("Images one member may make per day (0 for no limit)"),
+        user_cooldown_seconds=N_("Seconds a member waits between images (0 for none)"),
+        user_max_concurrent=N_("Images one member may have in progress at once (0 for no limit)"),
+        guild_daily_budget_cents=N_("Cents the server may spend per day (0 for no limit)"),
+        guild_monthly_budget_cents=N_("Cents the server may spend per month (0 for no limit)"),
+        timezone=N_("When days and months reset, e.g. Europe/Paris (UTC if unset)"),
+        spoilers=N_("Outside age-restricted channels: show results, hide them, or make none"),
+        max_images_per_request=N_("How many images one /imagine may make at once (1 to 4)"),
+        confirm_above_cents=N_(
+            "Show the cost to confirm first when a request costs more (0: never)"
+        ),
+        personal_suffixes=N_("Whether members' own suffixes (/prefer suffix) are added to prompts"),
     )
     @app_commands.choices(
         spoilers=[
-            app_commands.Choice(name="show results", value="off"),
-            app_commands.Choice(name="behind a spoiler", value="spoiler"),
-            app_commands.Choice(name="make no images", value="refuse"),
+            app_commands.Choice(name=N_("show results"), value="off"),
+            app_commands.Choice(name=N_("behind a spoiler"), value="spoiler"),
+            app_commands.Choice(name=N_("make no images"), value="refuse"),
         ]
     )
     async def set_limits(
@@ -91,7 +112,6 @@ class LimitsCog(commands.Cog, name="Limits"):
         confirm_above_cents: Range[int, 0, 10_000_000] | None = None,
         personal_suffixes: bool | None = None,
     ) -> None:
-        """Change any of the limits; options you leave out stay as they are."""
         changes: dict[str, object] = {
             name: value
             for name, value in (
@@ -109,16 +129,18 @@ class LimitsCog(commands.Cog, name="Limits"):
         if timezone is not None:
             if timezone not in timezone_names() and timezone.upper() != "UTC":
                 shown = discord.utils.escape_markdown(trimmed(timezone, 60))
-                raise Refused(f"“{shown}” is not a time zone I know; try e.g. Europe/Paris.")
+                raise Refused(
+                    N_("“{zone}” is not a time zone I know; try e.g. Europe/Paris."), zone=shown
+                )
             changes["timezone"] = None if timezone.upper() == "UTC" else timezone
         if spoilers is not None:
             changes["spoiler_policy"] = None if spoilers == "off" else spoilers
         if personal_suffixes is not None:
             changes["personal_suffixes"] = None if personal_suffixes else False
         if not changes:
-            raise Refused("Give at least one limit to change.")
+            raise Refused(N_("Give at least one limit to change."))
         await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)
-        await self._show(interaction, "Saved.")
+        await self._show(interaction, _(SAVED))
 
     @set_limits.autocomplete("timezone")
     async def _timezones(
@@ -127,58 +149,83 @@ class LimitsCog(commands.Cog, name="Limits"):
         matches = [name for name in timezone_names() if current.lower() in name.lower()]
         return [app_commands.Choice(name=name, value=name) for name in matches[:25]]
 
-    @channels.command(name="add")
+    @channels.command(
+        name=NC_("command", "add"),
+        description=N_("Allow /imagine in a channel (once any is added, only those channels)."),
+    )
+    @app_commands.rename(channel=NC_("option", "channel"))
+    @app_commands.describe(channel=N_("The channel"))
     async def add_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        """Allow /imagine in a channel (once any is added, only those channels)."""
         await self.bot.services.policy.set_channel_allowed(
             self._guild_id(interaction), channel.id, True
         )
-        await self._show(interaction, f"/imagine is allowed in {channel.mention}.")
+        await self._show(
+            interaction, _("/imagine is allowed in {channel}.", channel=channel.mention)
+        )
 
-    @channels.command(name="remove")
+    @channels.command(
+        name=NC_("command", "remove"),
+        description=N_("Take a channel off the list (with none left, /imagine works everywhere)."),
+    )
+    @app_commands.rename(channel=NC_("option", "channel"))
+    @app_commands.describe(channel=N_("The channel"))
     async def remove_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        """Take a channel off the list (with none left, /imagine works everywhere)."""
         guild_id = self._guild_id(interaction)
         if not await self.bot.services.policy.set_channel_allowed(guild_id, channel.id, False):
-            raise Refused(f"{channel.mention} was not on the list.")
-        await self._show(interaction, f"{channel.mention} removed.")
+            raise Refused(N_("{channel} was not on the list."), channel=channel.mention)
+        await self._show(interaction, _("{channel} removed.", channel=channel.mention))
 
-    @blocked.command(name="add")
+    @blocked.command(
+        name=NC_("command", "add"),
+        description=N_(
+            "Refuse prompts with a word or phrase, however disguised; end it with * for a stem."
+        ),
+    )
+    @app_commands.rename(term=NC_("option", "term"))
+    @app_commands.describe(term=N_("A word or phrase"))
     async def add_term(
         self, interaction: discord.Interaction, term: Range[str, 1, MAX_TERM_LENGTH]
     ) -> None:
-        """Refuse prompts with a word or phrase, however disguised; end it with * for a stem."""
         term = " ".join(term.split())
         await self.bot.services.policy.set_term_blocked(self._guild_id(interaction), term, True)
-        await self._show(interaction, f"Blocked “{discord.utils.escape_markdown(term)}”.")
+        shown = discord.utils.escape_markdown(term)
+        await self._show(interaction, _("Blocked “{term}”.", term=shown))
 
-    @blocked.command(name="remove")
+    @blocked.command(
+        name=NC_("command", "remove"), description=N_("Stop refusing a word or phrase.")
+    )
+    @app_commands.rename(term=NC_("option", "term"))
+    @app_commands.describe(term=N_("A word or phrase"))
     async def remove_term(
         self, interaction: discord.Interaction, term: Range[str, 1, MAX_TERM_LENGTH]
     ) -> None:
-        """Stop refusing a word or phrase."""
         term = " ".join(term.split())
         if not await self.bot.services.policy.set_term_blocked(
             self._guild_id(interaction), term, False
         ):
-            raise Refused("That word or phrase was not blocked.")
-        await self._show(interaction, f"Unblocked “{discord.utils.escape_markdown(term)}”.")
+            raise Refused(N_("That word or phrase was not blocked."))
+        shown = discord.utils.escape_markdown(term)
+        await self._show(interaction, _("Unblocked “{term}”.", term=shown))
 
-    @blocked.command(name="list")
+    @blocked.command(name=NC_("command", "list"), description=N_("The blocked words and phrases."))
     async def list_terms(self, interaction: discord.Interaction) -> None:
-        """The blocked words and phrases."""
         await self._show(interaction)
 
-    @limits.command(name="defaults")
-    @app_commands.describe(
-        size="Size /imagine uses when the member picks none",
-        output_format="File type /imagine uses when the member picks none",
+    @limits.command(
+        name=NC_("command", "defaults"),
+        description=N_(
+            "The size and format this server's images get unless a member picks others."
+        ),
     )
-    @app_commands.rename(output_format="format")
+    @app_commands.describe(
+        size=N_("Size /imagine uses when the member picks none"),
+        output_format=N_("File type /imagine uses when the member picks none"),
+    )
+    @app_commands.rename(size=NC_("option", "size"), output_format=NC_("option", "format"))
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def defaults(
         self,
@@ -186,39 +233,48 @@ class LimitsCog(commands.Cog, name="Limits"):
         size: str | None = None,
         output_format: str | None = None,
     ) -> None:
-        """The size and format this server's images get unless a member picks others."""
         changes = {
             name: value
             for name, value in (("default_size", size), ("default_format", output_format))
             if value is not None
         }
         if not changes:
-            raise Refused("Give a size, a format, or both.")
+            raise Refused(N_("Give a size, a format, or both."))
         await self.bot.services.policy.update_settings(self._guild_id(interaction), changes)
-        await self._show(interaction, "Saved.")
+        await self._show(interaction, _(SAVED))
 
-    @limits.command(name="log-channel")
-    @app_commands.describe(channel="Where each generation is recorded; leave empty to stop")
+    @limits.command(
+        name=NC_("command", "log-channel"),
+        description=N_("Record every generation (who, prompt, link) in a moderation channel."),
+    )
+    @app_commands.rename(channel=NC_("option", "channel"))
+    @app_commands.describe(channel=N_("Where each generation is recorded; leave empty to stop"))
     async def log_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
-        """Record every generation (who, prompt, link) in a moderation channel."""
         channel_id = channel.id if channel else None
         await self.bot.services.policy.update_settings(
             self._guild_id(interaction), {"log_channel_id": channel_id}
         )
-        await self._show(interaction, "Saved.")
+        await self._show(interaction, _(SAVED))
 
-    @limits.command(name="exempt-role")
-    @app_commands.describe(role="Members with this role skip the per-member limits; empty to clear")
+    @limits.command(
+        name=NC_("command", "exempt-role"),
+        description=N_(
+            "A role whose members are not held to the per-member limits (budgets still apply)."
+        ),
+    )
+    @app_commands.rename(role=NC_("option", "role"))
+    @app_commands.describe(
+        role=N_("Members with this role skip the per-member limits; empty to clear")
+    )
     async def exempt_role(
         self, interaction: discord.Interaction, role: discord.Role | None = None
     ) -> None:
-        """A role whose members are not held to the per-member limits (budgets still apply)."""
         await self.bot.services.policy.update_settings(
             self._guild_id(interaction), {"exempt_role_id": role.id if role else None}
         )
-        await self._show(interaction, "Saved.")
+        await self._show(interaction, _(SAVED))
 
 
 async def setup(bot: ImagineBot) -> None:

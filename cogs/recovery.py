@@ -9,6 +9,7 @@ import logging
 import math
 import time
 
+import discord
 from discord.ext import commands
 
 from bot.core.delivery import CLAIMS_PER_PASS
@@ -19,6 +20,7 @@ from bot.discord_bot import RECOVERY_COG, ImagineBot
 from bot.vibedream import VibeDreamError
 from cogs._delivery.flow import Outcome, deliver_outcomes
 from cogs._delivery.replies import ResumedReply
+from cogs._i18n import use_locale
 from cogs._render import MAY_HAVE_BEEN_CHARGED, NOT_MADE, NOT_STARTED
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
             for job in jobs:
                 await self._settle_quietly(job)
             return
+        # The member is not here to say which language: the server's (each set is a task).
+        use_locale(await self._guild_locale(jobs[0].requester.guild_id))
         with self.bot.tracking(asyncio.current_task()):
             outcomes = await asyncio.gather(*(self._outcome(job) for job in jobs))
             requester = self.bot.get_user(jobs[0].requester.user_id)
@@ -89,6 +93,20 @@ class Recovery(commands.Cog, name=RECOVERY_COG):
             except VibeDreamError as error:
                 return error.user_message
         return NOT_MADE
+
+    async def _guild_locale(self, guild_id: int | None) -> discord.Locale | None:
+        """The server's preferred locale. The first sweep runs before the gateway has sent
+        any server, so one not cached yet is asked for; None (English) where that fails."""
+        if guild_id is None:
+            return None
+        guild = self.bot.get_guild(guild_id)
+        if guild is not None:
+            return guild.preferred_locale
+        try:
+            return (await self.bot.fetch_guild(guild_id)).preferred_locale
+        except discord.HTTPException as error:
+            log.warning("could not look up the language of server %s: %s", guild_id, error)
+            return None
 
     async def _settle_quietly(self, job: Job) -> None:
         """Too old to announce: end it on the books as it stands, and tell nobody."""

@@ -16,6 +16,7 @@ from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
 from cogs._delivery.result_files import job_attachment
 from cogs._errors import report_error
+from cogs._i18n import N_
 from cogs._render import (
     ALREADY_LARGEST,
     NO_IMAGE_LEFT,
@@ -45,7 +46,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         try:
             job = await self.bot.services.ledger.get_job(job_id)
             if job is None:
-                raise Refused("I no longer have the details of that image.")
+                raise Refused(N_("I no longer have the details of that image."))
             match action:
                 case "vary-subtle" | "vary-strong":
                     await self.vary(interaction, job, VARIATIONS[action])
@@ -121,7 +122,7 @@ class Results(commands.Cog, name=RESULTS_COG):
     async def delete(self, interaction: discord.Interaction, job: Job) -> None:
         """Only the person who asked for it, or someone with Manage Messages."""
         if not self._may_manage(interaction, job):
-            raise Refused("Only the person who made this image, or a moderator, can delete it.")
+            raise Refused(N_("Only the person who made this image, or a moderator, can delete it."))
         await interaction.response.defer()  # acknowledges the click without a new message
         await interaction.delete_original_response()
 

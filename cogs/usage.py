@@ -12,7 +12,8 @@ from bot.core.refusals import Refused
 from bot.core.usage import member_report, server_report
 from bot.discord_bot import ImagineBot
 from cogs._delivery.permissions import role_ids
-from cogs._render import member_usage_embed, server_usage_embed
+from cogs._i18n import N_, NC_
+from cogs._render import chart_words, member_usage_embed, server_usage_embed
 
 CHART_FILENAME = "usage.png"
 
@@ -21,11 +22,15 @@ class Usage(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="usage")
+    @app_commands.command(
+        name=NC_("command", "usage"),
+        description=N_("Your images and cost, and what your limits leave you."),
+    )
     @app_commands.guild_only()
+    @app_commands.rename(member=NC_("option", "member"), server=NC_("option", "server"))
     @app_commands.describe(
-        member="Someone else's usage (needs Manage Server)",
-        server="The whole server: totals, top members and a 30-day chart (needs Manage Server)",
+        member=N_("Someone else's usage (needs Manage Server)"),
+        server=N_("The whole server: totals, top members and a 30-day chart (needs Manage Server)"),
     )
     async def usage(
         self,
@@ -33,12 +38,11 @@ class Usage(commands.Cog):
         member: discord.Member | None = None,
         server: bool = False,
     ) -> None:
-        """Your images and cost, and what your limits leave you."""
         assert interaction.guild_id is not None, "guild-only command"
         if (server or member not in (None, interaction.user)) and not (
             interaction.permissions.manage_guild
         ):
-            raise Refused("You need the Manage Server permission to see others' usage.")
+            raise Refused(N_("You need the Manage Server permission to see others' usage."))
         await interaction.response.defer(ephemeral=True, thinking=True)
         if server:
             await self._server_usage(interaction, interaction.guild_id)
@@ -48,7 +52,9 @@ class Usage(commands.Cog):
     async def _server_usage(self, interaction: discord.Interaction, guild_id: int) -> None:
         limits = await self.bot.services.policy.limits_for(guild_id)
         now = discord.utils.utcnow()
-        report = await server_report(self.bot.services.usage, limits, guild_id, now=now)
+        report = await server_report(
+            self.bot.services.usage, limits, guild_id, now=now, words=chart_words()
+        )
         chart = discord.File(io.BytesIO(report.chart_png), filename=CHART_FILENAME)
         embed = server_usage_embed(report, chart=CHART_FILENAME)
         await interaction.followup.send(embed=embed, file=chart, ephemeral=True)

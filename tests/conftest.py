@@ -24,8 +24,12 @@ from bot.core.services import Services
 from bot.core.styles import StyleBook
 from bot.storage import open_storage
 from bot.vibedream import VibeDreamClient
+from cogs._i18n import require_translations
 from tests.fakes.fake_vibedream import FakeVibeDream
 from tests.world import FAST_RETRY, FAST_TIMEOUTS, World, mention_problems, running_world
+
+# Every text a test makes the bot show must be translated in every catalogue, or it fails.
+require_translations()
 
 
 @pytest.fixture

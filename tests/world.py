@@ -202,10 +202,16 @@ async def started_fakes(
 
 @asynccontextmanager
 async def bot_world(
-    tmp_path: Path, fake_api: FakeVibeDream, fake_discord: FakeDiscord, **settings: Any
+    tmp_path: Path,
+    fake_api: FakeVibeDream,
+    fake_discord: FakeDiscord,
+    *,
+    guild_locale: str = "en-US",
+    **settings: Any,
 ) -> AsyncIterator[World]:
-    """One bot instance over the database in `tmp_path`, in a server with three channels.
-    The fakes outlive it, so a test can stop it and start another over the same state."""
+    """One bot instance over the database in `tmp_path`, in a server with three channels
+    whose preferred locale is `guild_locale`. The fakes outlive it, so a test can stop it and
+    start another over the same state."""
     config = settings_for(fake_api, fake_discord, tmp_path / "imagine.db", **settings)
     async with api_session() as session:
         database = await open_storage(config.database_url, exclusive=True)
@@ -225,6 +231,7 @@ async def bot_world(
                 ],
                 roles=[make_role("trusted", role_id=EXEMPT_ROLE)],
                 owner_id=int(DEFAULT_USER["id"]),
+                preferred_locale=guild_locale,
             )
             yield World(bot, fake_discord, fake_api, database)
         finally:

@@ -20,11 +20,12 @@ from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.refusals import Refused
 from bot.core.requests import MAX_PROMPT_LENGTH, MAX_SEED, GenerationRequest
+from bot.core.texts import N_
 
 log = logging.getLogger(__name__)
 
-RESTARTING = "The bot is restarting; please try again in a minute."
-LEDGER_DOWN = "I can't record new images right now, so none was made. Please try again soon."
+RESTARTING = N_("The bot is restarting; please try again in a minute.")
+LEDGER_DOWN = N_("I can't record new images right now, so none was made. Please try again soon.")
 
 
 class Admission:
@@ -78,7 +79,7 @@ class Admission:
         try:
             return GenerationRequest.model_validate(fields)
         except ValidationError as error:
-            raise Refused(_explain(error)) from None
+            raise _refusal(error) from None
 
     def with_concrete_seed(self, request: GenerationRequest) -> GenerationRequest:
         """The API does not say which seed it drew, so we draw it: every result reproducible."""
@@ -145,7 +146,7 @@ class Admission:
         limits = await self._policy.limits_for(requester.guild_id)
         cap = await self._policy.max_images_per_request(requester.guild_id)
         if count > cap:
-            raise Refused(f"This server allows up to {cap} images per request.")
+            raise Refused(N_("This server allows up to {count} images per request."), count=cap)
         check_request(limits, requester.channel_id, request.prompt)
         now = datetime.fromtimestamp(self._wall_clock(), UTC)
         window = periods(now, limits.timezone)
@@ -192,16 +193,25 @@ class _WouldBeAdmitted(Exception):
     """A dry run's admission passed every check."""
 
 
-def _explain(error: ValidationError) -> str:
+def _refusal(error: ValidationError) -> Refused:
     """The first problem with a request, in a sentence a user can act on."""
     problem = error.errors()[0]
     field = str(problem["loc"][0]) if problem["loc"] else "request"
     if field == "prompt":
         if problem["type"] == "string_too_long":
-            return f"The prompt is too long: keep it under {MAX_PROMPT_LENGTH} characters."
-        return "The prompt is empty: describe the image you want."
+            return Refused(
+                N_("The prompt is too long: keep it under {limit} characters."),
+                limit=MAX_PROMPT_LENGTH,
+            )
+        return Refused(N_("The prompt is empty: describe the image you want."))
     if field == "strength":
-        return "Strength goes from 0 to 1 in steps of 0.1, for example 0.6."
+        return Refused(N_("Strength goes from 0 to 1 in steps of 0.1, for example 0.6."))
     if field == "seed":
-        return f"The seed must be -1 (random) or a whole number up to {MAX_SEED}."
-    return f"That {field.replace('_', ' ')} is not one the image service accepts."
+        return Refused(
+            N_("The seed must be -1 (random) or a whole number up to {limit}."), limit=MAX_SEED
+        )
+    if field == "size":
+        return Refused(N_("That size is not one the image service accepts."))
+    if field == "output_format":
+        return Refused(N_("That format is not one the image service accepts."))
+    return Refused(N_("That request is not one the image service accepts."))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.core.texts import N_
+
 WIDTH, HEIGHT = 1000, 560
 BACKGROUND = "#2b2d31"
 IMAGES_BAR_COLOR = (88, 101, 242)  # Discord blurple
@@ -44,7 +46,33 @@ class DayUsage:
     cost_cents: int
 
 
-def render_usage_chart(days: Sequence[DayUsage], *, title: str, currency: str = "$") -> bytes:
+# Fixed English names: strftime("%b") would follow the host's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class ChartWords:
+    """Every word on the chart, English unless the caller passes them translated. `title` is
+    a template for whoever picks the window (see bot.core.usage)."""
+
+    title: str = N_("Images and cost, last {days} days")
+    images: str = N_("Images per day")
+    cost: str = N_("Cost per day")
+    total: str = N_("{days}-day total: {amount}")
+    today: str = N_("today")
+    months: tuple[str, ...] = _MONTHS  # abbreviated, January first
+
+
+ENGLISH_WORDS = ChartWords()
+
+
+def render_usage_chart(
+    days: Sequence[DayUsage],
+    *,
+    title: str,
+    currency: str = "$",
+    words: ChartWords = ENGLISH_WORDS,
+) -> bytes:
     """A PNG: two aligned panels of bars, images per day above cost per day, one column per day
     in the order given (the caller passes every day of the window, zeros included).
 
@@ -90,13 +118,13 @@ def render_usage_chart(days: Sequence[DayUsage], *, title: str, currency: str = 
         draw.rectangle((today_left, top, right - 1, bottom), TODAY_BAND_COLOR)
 
     panels = (
-        (_IMAGES_PLOT, images, image_ticks, count, IMAGES_BAR_COLOR, "Images per day"),
-        (_COST_PLOT, costs, cost_ticks, money, COST_BAR_COLOR, "Cost per day"),
+        (_IMAGES_PLOT, images, image_ticks, count, IMAGES_BAR_COLOR, words.images),
+        (_COST_PLOT, costs, cost_ticks, money, COST_BAR_COLOR, words.cost),
     )
     for (top, bottom), values, ticks, fmt, color, name in panels:
         header_y = top - _PANEL_HEADER_GAP
-        draw.text((left, header_y), name, TEXT_COLOR, header_font)
-        total = f"{len(days)}-day total: {fmt(sum(values))}"
+        draw.text((left, header_y), _drawable(name), TEXT_COLOR, header_font)
+        total = _drawable(words.total.format(days=len(days), amount=fmt(sum(values))))
         draw.text((right, header_y), total, MUTED_TEXT_COLOR, label_font, anchor="ra")
 
         scale = (bottom - top) / ticks[-1]
@@ -115,7 +143,7 @@ def render_usage_chart(days: Sequence[DayUsage], *, title: str, currency: str = 
             x1 = max(x0, round(x0 + bar_width) - 1)
             draw.rectangle((x0, bottom - height, x1, bottom - 1), color)
 
-    _draw_day_labels(draw, days, left, column, label_font)
+    _draw_day_labels(draw, days, left, column, label_font, words)
     return _png(canvas)
 
 
@@ -125,6 +153,7 @@ def _draw_day_labels(
     left: int,
     column: float,
     font: ImageFont.FreeTypeFont,
+    words: ChartWords,
 ) -> None:
     """Day of month every few columns, counted back from today so today is always labelled,
     the month's name wherever it changes, and "today" under the last column."""
@@ -146,16 +175,13 @@ def _draw_day_labels(
             center = left + (index + 0.5) * column
             draw.text((center, _DAY_LABEL_Y), str(usage.day.day), color, font, anchor="ma")
         if index == 0 or usage.day.month != days[index - 1].day.month:
-            name = _MONTHS[usage.day.month - 1]
+            name = _drawable(words.months[usage.day.month - 1])
             if index == 0 or usage.day.month == 1:
                 name += f" {usage.day.year}"
             name_at(left + index * column, name, MUTED_TEXT_COLOR)
-    today_width = draw.textlength("today", font=font)
-    name_at(left + (last + 0.5) * column - today_width / 2, "today", TEXT_COLOR)
-
-
-# Fixed English names: strftime("%b") would follow the host's locale.
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    today = _drawable(words.today)
+    today_width = draw.textlength(today, font=font)
+    name_at(left + (last + 0.5) * column - today_width / 2, today, TEXT_COLOR)
 
 
 def _nice_ticks(peak: int) -> list[int]:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from bot.core.refusals import Refused
 from bot.core.requests import GeneratedImage, OutputFormat
+from bot.core.texts import N_
 
 # What the provider accepts as a reference image, by MIME type.
 REFERENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -49,17 +50,21 @@ def check_reference(reference: Reference) -> None:
     """Refuse, before anything is spent, a reference the provider cannot use."""
     content_type = (reference.content_type or "").split(";")[0].strip().lower()
     if content_type not in REFERENCE_TYPES:
-        raise ReferenceRefused("The reference must be a JPEG, PNG, GIF or WebP image.")
+        raise ReferenceRefused(N_("The reference must be a JPEG, PNG, GIF or WebP image."))
     if reference.size <= 0:
-        raise ReferenceRefused("That reference file is empty; attach the picture again.")
+        raise ReferenceRefused(N_("That reference file is empty; attach the picture again."))
     if reference.size > MAX_REFERENCE_BYTES:
-        limit_mib = MAX_REFERENCE_BYTES // (1024 * 1024)
-        raise ReferenceRefused(f"The reference image is over {limit_mib} MiB; try a smaller one.")
+        raise ReferenceRefused(
+            N_("The reference image is over {limit} MiB; try a smaller one."),
+            limit=MAX_REFERENCE_BYTES // (1024 * 1024),
+        )
     width, height = reference.width or 0, reference.height or 0
     if width <= 0 or height <= 0:
-        raise ReferenceRefused("Discord could not read that file as a picture; try another.")
+        raise ReferenceRefused(N_("Discord could not read that file as a picture; try another."))
     if width * height > MAX_REFERENCE_PIXELS:
-        raise ReferenceRefused("That reference image is too large in pixels; try a smaller one.")
+        raise ReferenceRefused(
+            N_("That reference image is too large in pixels; try a smaller one.")
+        )
 
 
 def fit_for_upload(image: GeneratedImage, limit_bytes: int) -> GeneratedImage | None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.core.blocklist import BlockList
 from bot.core.refusals import Refused
+from bot.core.texts import N_
 
 UTC = ZoneInfo("UTC")
 NO_BLOCKED_TERMS = BlockList.compile(())
@@ -61,14 +62,23 @@ class Usage:
 
 
 class LimitReached(Refused):
-    def __init__(self, message: str, resets_at: datetime | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, resets_at: datetime | None = None, **params: object) -> None:
+        super().__init__(template, **params)
         self.resets_at = resets_at
+        self.fits: tuple[int, int] | None = None  # (how many would fit, of how many asked)
+
+    def would_fit(self, room: int, count: int) -> None:
+        """Refusing a set of `count`: say that `room` of them would fit."""
+        self.fits = (room, count)
+        self.message += " " + WOULD_FIT.format(room=room, count=count)
+
+
+WOULD_FIT = N_("Only {room} of the {count} images you asked for would fit.")
 
 
 class ChannelNotAllowed(Refused):
     def __init__(self, channel_ids: frozenset[int]) -> None:
-        super().__init__("Images can't be made in this channel.")
+        super().__init__(N_("Images can't be made in this channel."))
         self.channel_ids = channel_ids
 
 
@@ -108,7 +118,9 @@ def check_request(limits: Limits, channel_id: int, prompt: str) -> None:
         raise ChannelNotAllowed(limits.channel_ids)
     term = limits.blocklist.first_match(prompt)
     if term is not None:
-        raise BlockedPrompt(f"Your prompt contains “{term}”, which this server has blocked.")
+        raise BlockedPrompt(
+            N_("Your prompt contains “{term}”, which this server has blocked."), term=term
+        )
 
 
 def check_admission(
@@ -128,7 +140,7 @@ def check_admission(
     ):
         if room < count:
             if 0 < room < count:
-                refusal.message += f" Only {room} of the {count} images you asked for would fit."
+                refusal.would_fit(room, count)
             raise refusal
 
 
@@ -139,13 +151,20 @@ def _rooms(
     if not exempt:
         cap = limits.user_daily_images
         if cap is not None:
+            used = usage.user_jobs_today
             yield (
-                cap - usage.user_jobs_today,
+                cap - used,
                 LimitReached(
-                    f"You've used your {cap} images for today on this server."
-                    if usage.user_jobs_today >= cap
-                    else f"You have {cap - usage.user_jobs_today} of your {cap} images left today.",
+                    N_("You've used your {count} images for today on this server."),
                     periods.day_end,
+                    count=cap,
+                )
+                if used >= cap
+                else LimitReached(
+                    N_("You have {left} of your {count} images left today."),
+                    periods.day_end,
+                    left=cap - used,
+                    count=cap,
                 ),
             )
         cooldown = limits.user_cooldown_seconds
@@ -155,8 +174,9 @@ def _rooms(
                 yield (
                     0,
                     LimitReached(
-                        f"This server has a {cooldown}s cooldown between images.",
+                        N_("This server has a {seconds}s cooldown between images."),
                         datetime.fromtimestamp(ready, UTC),
+                        seconds=cooldown,
                     ),
                 )
         cap = limits.user_max_concurrent
@@ -165,29 +185,32 @@ def _rooms(
             yield (
                 cap - busy,
                 LimitReached(
-                    f"You already have {busy} images in progress; wait for one to finish."
-                    if busy
-                    else f"This server lets you make {cap} images at a time."
+                    N_("You already have {count} images in progress; wait for one to finish."),
+                    count=busy,
+                )
+                if busy
+                else LimitReached(
+                    N_("This server lets you make {count} images at a time."), count=cap
                 ),
             )
     per_image = max(cents, 1)
-    for budget, spent, period, resets_at in (
-        (limits.guild_daily_budget_cents, usage.guild_cents_today, "today", periods.day_end),
+    budgets = (
+        (
+            limits.guild_daily_budget_cents,
+            usage.guild_cents_today,
+            periods.day_end,
+            N_("This server has spent its image budget for today."),
+            N_("This server's image budget for today is nearly spent."),
+        ),
         (
             limits.guild_monthly_budget_cents,
             usage.guild_cents_this_month,
-            "this month",
             periods.month_end,
+            N_("This server has spent its image budget for this month."),
+            N_("This server's image budget for this month is nearly spent."),
         ),
-    ):
+    )
+    for budget, spent, resets_at, spent_text, nearly_text in budgets:
         if budget is not None:
             room = (budget - spent) // per_image
-            yield (
-                room,
-                LimitReached(
-                    f"This server has spent its image budget for {period}."
-                    if room < 1
-                    else f"This server's image budget for {period} is nearly spent.",
-                    resets_at,
-                ),
-            )
+            yield room, LimitReached(spent_text if room < 1 else nearly_text, resets_at)

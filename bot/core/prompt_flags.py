@@ -10,26 +10,34 @@ from dataclasses import dataclass, field
 
 from bot.core.refusals import Refused
 from bot.core.requests import FORMATS, MAX_SEED, SIZES, OutputFormat, Size
+from bot.core.texts import N_
 
 # A flag and its value, if any: `--ar 16:9`, `--seed=7`, `--tile`; an em dash counts as the
 # two hyphens phones turn them into.
 _FLAG = re.compile(r"(?:^|\s)(?:--|\u2014)([a-zA-Z]+)(?:[ =]+(?!--|\u2014)([^\s]+))?")
 _RATIO = re.compile(r"^(\d{1,4})[:x/](\d{1,4})$")
-# What Midjourney offers and this model cannot do, in a few words each.
+# What Midjourney offers and this model cannot do, a whole sentence each (so that each
+# translates well), the flag as typed in place of {flag}.
+_STYLIZE = N_("--{flag} asks for a stylize setting, which this model can't do.")
+_CHAOS = N_("--{flag} asks for a chaos setting, which this model can't do.")
+_VERSION = N_("--{flag} asks for choosing a model version, which this model can't do.")
+_QUALITY = N_("--{flag} asks for a quality setting, which this model can't do.")
 _UNSUPPORTED = {
-    "no": "negative prompts",
-    "tile": "tiling patterns",
-    "stylize": "a stylize setting",
-    "s": "a stylize setting",
-    "chaos": "a chaos setting",
-    "c": "a chaos setting",
-    "v": "choosing a model version",
-    "version": "choosing a model version",
-    "niji": "the niji model",
-    "q": "a quality setting",
-    "quality": "a quality setting",
-    "iw": "an image weight (use the strength option)",
-    "weird": "a weird setting",
+    "no": N_("--{flag} asks for negative prompts, which this model can't do."),
+    "tile": N_("--{flag} asks for tiling patterns, which this model can't do."),
+    "stylize": _STYLIZE,
+    "s": _STYLIZE,
+    "chaos": _CHAOS,
+    "c": _CHAOS,
+    "v": _VERSION,
+    "version": _VERSION,
+    "niji": N_("--{flag} asks for the niji model, which this model can't do."),
+    "q": _QUALITY,
+    "quality": _QUALITY,
+    "iw": N_(
+        "--{flag} asks for an image weight (use the strength option), which this model can't do."
+    ),
+    "weird": N_("--{flag} asks for a weird setting, which this model can't do."),
 }
 # Every flag name that means something here, honoured or explained: none may name an option set.
 RESERVED_FLAG_NAMES = frozenset({"ar", "aspect", "seed", "format", "fmt", *_UNSUPPORTED})
@@ -63,10 +71,11 @@ def parse_prompt_flags(prompt: str) -> PromptFlags:
         elif name in ("format", "fmt"):
             output_format = _format(value)
         elif name in _UNSUPPORTED:
-            raise Refused(f"--{name} asks for {_UNSUPPORTED[name]}, which this model can't do.")
+            raise Refused(_UNSUPPORTED[name], flag=name)
         else:
             raise Refused(
-                f"I don't know --{name[:20]}. I understand --ar W:H, --seed N and --format."
+                N_("I don't know --{flag}. I understand --ar W:H, --seed N and --format."),
+                flag=name[:20],
             )
     text = " ".join(_FLAG.sub(" ", prompt).split())
     return PromptFlags(text, size, seed, output_format, tuple(typed))
@@ -90,13 +99,13 @@ def nearest_size(ratio: float) -> Size:
 def _ratio(value: str | None) -> float:
     match = _RATIO.match(value or "")
     if not match or not int(match.group(1)) or not int(match.group(2)):
-        raise Refused("--ar takes a shape such as 16:9, 1:1 or 9:16.")
+        raise Refused(N_("--ar takes a shape such as 16:9, 1:1 or 9:16."))
     return int(match.group(1)) / int(match.group(2))
 
 
 def _seed(value: str | None) -> int:
     if value is None or not value.isdigit() or int(value) > MAX_SEED:
-        raise Refused(f"--seed takes a whole number from 0 to {MAX_SEED}.")
+        raise Refused(N_("--seed takes a whole number from 0 to {limit}."), limit=MAX_SEED)
     return int(value)
 
 
@@ -106,4 +115,4 @@ def _format(value: str | None) -> OutputFormat:
     for known in FORMATS:
         if name == known:
             return known
-    raise Refused("--format takes jpeg, png or webp.")
+    raise Refused(N_("--format takes jpeg, png or webp."))

@@ -25,6 +25,7 @@ from bot.core.ports import JobLedger, StorageUnavailable
 from bot.core.pricing import Pricing
 from bot.core.requests import GeneratedImage, GenerationRequest
 from bot.core.telemetry import NO_TELEMETRY, Telemetry
+from bot.core.texts import N_
 from bot.core.throttle import AdaptiveLimit, Ticket, Withdrawn
 from bot.vibedream import (
     BadOutput,
@@ -45,7 +46,7 @@ _T = TypeVar("_T")
 class LedgerUnavailable(Exception):
     """The ledger could not record that a submit is about to be sent, so nothing was sent."""
 
-    user_message = (
+    user_message = N_(
         "I couldn't record this image before making it, so nothing was sent or charged. "
         "Please try again in a minute."
     )
@@ -58,7 +59,7 @@ class LedgerUnavailable(Exception):
 class CancelledInLine(Exception):
     """The requester cancelled the job while it waited for a slot: it was released."""
 
-    user_message = "Cancelled before it started: nothing was charged."
+    user_message = N_("Cancelled before it started: nothing was charged.")
     detail = "cancelled while waiting"
 
 

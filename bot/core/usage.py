@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.core.charts import DayUsage, render_usage_chart
+from bot.core.charts import ENGLISH_WORDS, ChartWords, DayUsage, render_usage_chart
 from bot.core.limits import Limits, Periods, periods
 from bot.core.models import MemberTotal, Tally
 from bot.core.ports import UsageReader
+from bot.core.texts import N_
 
 CHART_DAYS = 30
 
@@ -69,7 +70,12 @@ async def member_report(
 
 
 async def server_report(
-    db: UsageReader, limits: Limits, guild_id: int, *, now: datetime
+    db: UsageReader,
+    limits: Limits,
+    guild_id: int,
+    *,
+    now: datetime,
+    words: ChartWords = ENGLISH_WORDS,
 ) -> ServerReport:
     window = periods(now, limits.timezone)
     today = await db.tally(guild_id, since=window.day_start.timestamp())
@@ -78,7 +84,7 @@ async def server_report(
     top = await db.top_members(guild_id, since=window.month_start.timestamp())
     days = await _daily_usage(db, limits, guild_id, window)
     chart = await asyncio.to_thread(
-        render_usage_chart, days, title=f"Images and cost, last {CHART_DAYS} days"
+        render_usage_chart, days, title=words.title.format(days=CHART_DAYS), words=words
     )
     allowances = _budget_allowances(limits, today, month, window)
     return ServerReport(today, month, all_time, top, allowances, chart)
@@ -87,7 +93,9 @@ async def server_report(
 def _member_allowances(limits: Limits, today: Tally, window: Periods) -> list[Allowance]:
     if limits.user_daily_images is None:
         return []
-    return [Allowance("Images today", today.generations, limits.user_daily_images, window.day_end)]
+    return [
+        Allowance(N_("Images today"), today.generations, limits.user_daily_images, window.day_end)
+    ]
 
 
 def _budget_allowances(
@@ -97,7 +105,7 @@ def _budget_allowances(
     if limits.guild_daily_budget_cents is not None:
         allowances.append(
             Allowance(
-                "Server budget today",
+                N_("Server budget today"),
                 today.cents,
                 limits.guild_daily_budget_cents,
                 window.day_end,
@@ -107,7 +115,7 @@ def _budget_allowances(
     if limits.guild_monthly_budget_cents is not None:
         allowances.append(
             Allowance(
-                "Server budget this month",
+                N_("Server budget this month"),
                 month.cents,
                 limits.guild_monthly_budget_cents,
                 window.month_end,

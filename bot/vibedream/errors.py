@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bot.core.texts import N_
+
 DETAIL_LIMIT = 200
 _SCAN_LIMIT = 4000  # what redact reads of a body at most, before trimming to DETAIL_LIMIT
 
@@ -54,7 +56,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 class VibeDreamError(Exception):
     """Base of every API failure. `user_message` is safe to show; `detail` is for logs only."""
 
-    user_message = "The image service had a problem. Please try again."
+    user_message = N_("The image service had a problem. Please try again.")
 
     def __init__(
         self, detail: str = "", *, status: int | None = None, retry_after: float | None = None
@@ -68,23 +70,23 @@ class VibeDreamError(Exception):
 class InvalidRequest(VibeDreamError):
     """400, 422 and other refusals of the request body."""
 
-    user_message = "The image service refused those settings."
+    user_message = N_("The image service refused those settings.")
 
 
 class AuthenticationFailed(VibeDreamError):
     """401 or 403 from the API itself (never from the assets host: see OutputMissing)."""
 
-    user_message = "The bot's image service key was refused. Please tell the server owner."
+    user_message = N_("The bot's image service key was refused. Please tell the server owner.")
 
 
 class OutOfCredit(VibeDreamError):
-    user_message = "The image service account is out of credit. Please tell the server owner."
+    user_message = N_("The image service account is out of credit. Please tell the server owner.")
 
 
 class EndpointNotFound(VibeDreamError):
     """404 or 405 on submit: the base URL or the model's route is wrong, not the settings."""
 
-    user_message = (
+    user_message = N_(
         "The bot could not find the image service at its configured address. "
         "Please tell the server owner."
     )
@@ -93,11 +95,11 @@ class EndpointNotFound(VibeDreamError):
 class PredictionUnknown(VibeDreamError):
     """404 on a poll: the provider has no (or no longer any) prediction with that id."""
 
-    user_message = "The image service has no record of this image any more. Please try again."
+    user_message = N_("The image service has no record of this image any more. Please try again.")
 
 
 class RateLimited(VibeDreamError):
-    user_message = "The image service is busy right now. Please try again in a minute."
+    user_message = N_("The image service is busy right now. Please try again in a minute.")
 
     def __init__(
         self, detail: str = "", *, status: int | None = 429, retry_after: float | None = None
@@ -106,7 +108,7 @@ class RateLimited(VibeDreamError):
 
 
 class ProviderUnavailable(VibeDreamError):
-    user_message = "The image service is unavailable right now. Please try again shortly."
+    user_message = N_("The image service is unavailable right now. Please try again shortly.")
 
 
 class SubmitOutcomeUnknown(ProviderUnavailable):
@@ -119,7 +121,7 @@ class PredictionFailed(VibeDreamError):
     whose sentence is true for the provider's reason; the reason itself is only kept,
     redacted, in `detail` and `reason`."""
 
-    user_message = "The image service could not make this image."
+    user_message = N_("The image service could not make this image.")
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -138,7 +140,7 @@ class PredictionFailed(VibeDreamError):
 class ContentFlagged(PredictionFailed):
     """The provider's moderation refused the prompt (or the reference image)."""
 
-    user_message = (
+    user_message = N_(
         "The image service's content filter refused this prompt. Try wording it differently."
     )
 
@@ -146,7 +148,7 @@ class ContentFlagged(PredictionFailed):
 class ReferenceRejected(PredictionFailed):
     """The provider could not fetch or read the reference image."""
 
-    user_message = (
+    user_message = N_(
         "The image service could not use the reference image. "
         "Use a public link to a JPEG, PNG, GIF or WebP."
     )
@@ -157,20 +159,20 @@ _REFERENCE_WORDS = ("reference", "input image", "source image", "image url")
 
 
 class DeadlineExceeded(VibeDreamError):
-    user_message = "The image took too long to make. Please try again."
+    user_message = N_("The image took too long to make. Please try again.")
 
 
 class BadOutput(VibeDreamError):
     """The output cannot be used and downloading it again would not help."""
 
-    user_message = "The image service sent back something that was not a usable image."
+    user_message = N_("The image service sent back something that was not a usable image.")
 
 
 class OutputMissing(BadOutput):
     """401, 403, 404 or 410 from the assets host: the file is gone or its link expired. The
     provider's fault, not the bot's key and not the user's settings."""
 
-    user_message = "The image service's file for this image is missing or expired."
+    user_message = N_("The image service's file for this image is missing or expired.")
 
 
 class UndecodableOutput(BadOutput):

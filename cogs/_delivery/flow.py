@@ -22,6 +22,7 @@ from cogs._delivery.permissions import requester_for, role_ids, spoiler_policy_f
 from cogs._delivery.progress import LiveProgress
 from cogs._delivery.replies import ImageFile, InteractionReply, Reply
 from cogs._delivery.result_files import result_filename
+from cogs._i18n import _, using_locale
 from cogs._render import (
     TOO_LARGE,
     WILL_DELIVER_AFTER_RESTART,
@@ -119,7 +120,7 @@ async def run_and_deliver(
         # The ledger keeps the jobs for the next start to deliver or release.
         await progress.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(reply.show(WILL_DELIVER_AFTER_RESTART)), 2)
+            await asyncio.wait_for(asyncio.shield(reply.show(_(WILL_DELIVER_AFTER_RESTART))), 2)
         if isinstance(stopping, asyncio.CancelledError):
             raise
         return
@@ -197,12 +198,13 @@ async def _fitted(job: Job, outcome: Outcome, limit: int) -> JobResult | str:
 
 
 async def _fail_all(bot: ImagineBot, jobs: Sequence[Job], reply: Reply, message: str) -> None:
-    shown = await reply.finish(failure_line(message))
+    shown = await reply.finish(failure_line(_(message)))
     for job in jobs:
         await _delivered(bot, job, shown, failure=message)
 
 
 async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
+    """`message` is an English text from the catalogues, shown in the member's language."""
     await _fail_all(bot, [job], reply, message)
 
 
@@ -219,7 +221,9 @@ async def _delivered(
     if log_channel_id is None:
         return
     mod_log = bot.get_partial_messageable(log_channel_id, guild_id=guild_id)
-    entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
+    guild = bot.get_guild(guild_id) if guild_id else None
+    with using_locale(guild.preferred_locale if guild else None):  # for the server's moderators
+        entry = mod_log_embed(job, shown.jump_url if shown else None, failure)
     try:
         await mod_log.send(embed=entry)
     except discord.HTTPException as error:

@@ -7,6 +7,7 @@ import discord
 from bot.core.models import Requester
 from bot.core.refusals import Refused
 from bot.discord_bot import ImagineBot
+from cogs._i18n import N_
 
 # An interaction's reply is edited through its webhook: showing an image there needs these.
 TO_SHOW_IMAGES = discord.Permissions(attach_files=True, embed_links=True)
@@ -14,8 +15,8 @@ TO_SHOW_IMAGES = discord.Permissions(attach_files=True, embed_links=True)
 TO_REPLY_WITH_IMAGES = TO_SHOW_IMAGES | discord.Permissions(
     send_messages=True, read_message_history=True
 )
-NO_DMS = "I make images in servers, not in direct messages."
-CANNOT_POST = (
+NO_DMS = N_("I make images in servers, not in direct messages.")
+CANNOT_POST = N_(
     "I need the Attach Files and Embed Links permissions in this channel to post images. "
     "Ask a moderator, or try another channel."
 )
@@ -38,7 +39,7 @@ def may_answer(
 
 SPOILERED = "spoiler"
 REFUSED_OUTSIDE_AGE_RESTRICTED = "refuse"
-NOT_HERE = "This server makes images only in age-restricted channels."
+NOT_HERE = N_("This server makes images only in age-restricted channels.")
 
 
 def age_restricted(channel: object) -> bool:

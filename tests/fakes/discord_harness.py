@@ -133,6 +133,14 @@ DEFAULT_USER = make_user("tester", user_id=100_000_000_000_000_001)
 # -- guilds -------------------------------------------------------------------------------
 
 
+# What a GUILD_CREATE carries beyond the guild object GET /guilds/{id} answers with.
+GATEWAY_ONLY = frozenset(
+    {"channels", "members", "member_count", "joined_at", "large", "unavailable", "threads"}
+    | {"presences", "voice_states", "stage_instances", "guild_scheduled_events"}
+    | {"soundboard_sounds"}
+)
+
+
 def make_guild(
     bot: discord.Client,
     fake: FakeDiscord,
@@ -145,6 +153,7 @@ def make_guild(
     owner_id: int | None = None,
     bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
     everyone_permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    preferred_locale: str = "en-US",
 ) -> discord.Guild:
     """Dispatch a GUILD_CREATE so the guild, its channels, roles and members are cached, and
     tell the fake about the channels and the bot's effective permissions in each.
@@ -164,42 +173,42 @@ def make_guild(
         make_user(bot.user.name, user_id=bot.user.id, bot=True), roles=[int(bot_role["id"])]
     )
     all_members = [bot_member, *members]
-    bot._connection.parse_guild_create(
-        {
-            "id": str(guild_id),
-            "name": name,
-            "icon": None,
-            "owner_id": str(owner_id or DEFAULT_USER["id"]),
-            "roles": [everyone, bot_role, *roles],
-            "channels": list(channels),
-            "members": all_members,
-            # Equal to the members sent, so discord.py sees the guild as chunked.
-            "member_count": len(all_members),
-            "joined_at": datetime.now(UTC).isoformat(),
-            "large": False,
-            "unavailable": False,
-            "features": [],
-            "emojis": [],
-            "stickers": [],
-            "threads": [],
-            "presences": [],
-            "voice_states": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "preferred_locale": "en-US",
-            "premium_tier": 0,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "mfa_level": 0,
-            "nsfw_level": 0,
-            "system_channel_id": None,
-            "system_channel_flags": 0,
-            "afk_timeout": 300,
-            "afk_channel_id": None,
-        }
-    )
+    payload: Payload = {
+        "id": str(guild_id),
+        "name": name,
+        "icon": None,
+        "owner_id": str(owner_id or DEFAULT_USER["id"]),
+        "roles": [everyone, bot_role, *roles],
+        "channels": list(channels),
+        "members": all_members,
+        # Equal to the members sent, so discord.py sees the guild as chunked.
+        "member_count": len(all_members),
+        "joined_at": datetime.now(UTC).isoformat(),
+        "large": False,
+        "unavailable": False,
+        "features": [],
+        "emojis": [],
+        "stickers": [],
+        "threads": [],
+        "presences": [],
+        "voice_states": [],
+        "stage_instances": [],
+        "guild_scheduled_events": [],
+        "soundboard_sounds": [],
+        "preferred_locale": preferred_locale,
+        "premium_tier": 0,
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "nsfw_level": 0,
+        "system_channel_id": None,
+        "system_channel_flags": 0,
+        "afk_timeout": 300,
+        "afk_channel_id": None,
+    }
+    bot._connection.parse_guild_create(payload)  # type: ignore[arg-type]
+    fake.add_guild({k: v for k, v in payload.items() if k not in GATEWAY_ONLY})
     guild = bot.get_guild(guild_id)
     assert guild is not None and guild.me is not None
     for channel in channels:
@@ -477,6 +486,7 @@ async def message_command(
     user: Payload = DEFAULT_USER,
     permissions: int = DEFAULT_MEMBER_PERMISSIONS,
     app_permissions: int | None = None,
+    locale: str = "en-US",
 ) -> InteractionRecord:
     """Invoke a message context menu on a message the fake knows, in that message's channel."""
     target = fake.messages[target_id]
@@ -506,6 +516,7 @@ async def message_command(
         channel_id=target.channel_id,
         permissions=permissions,
         app_permissions=app_permissions,
+        locale=locale,
     )
 
 
@@ -595,6 +606,7 @@ async def modal_submit(
         permissions=permissions,
         app_permissions=int(opener["app_permissions"]),
         message=opener.get("message"),
+        locale=opener["locale"],
     )
 
 

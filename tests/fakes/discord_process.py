@@ -64,6 +64,7 @@ async def _serve(rate_limits: bool) -> None:
         "add_channel": lambda channel, permissions: fake.add_channel(
             channel, bot_permissions=permissions
         ),
+        "add_guild": fake.add_guild,
         "register": lambda payload: _registered(fake, payload),
         "command_id": lambda name, kind, guild_id: fake.command_id(name, kind, guild_id),
         "finished": lambda ids: _finished(fake, ids),
@@ -168,6 +169,9 @@ class RemoteFakeDiscord:
         if bot_permissions is not None:
             self.channel_permissions[int(channel["id"])] = bot_permissions
         self._call("add_channel", channel, bot_permissions)
+
+    def add_guild(self, guild: dict[str, Any]) -> None:
+        self._call("add_guild", guild)
 
     def command_id(self, name: str, kind: int = 1, guild_id: int | None = None) -> int | None:
         key = (name, kind, guild_id)

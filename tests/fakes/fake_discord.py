@@ -400,6 +400,7 @@ class FakeDiscord:
         self.messages: dict[int, FakeMessage] = {}
         self.attachments: dict[int, FakeAttachment] = {}
         self.channels: dict[int, dict[str, Any]] = {}
+        self.guilds: dict[int, dict[str, Any]] = {}  # GET /guilds/{id}, as the bot may fetch one
         # The bot's effective permissions per channel; enforced on channel routes when known.
         self.channel_permissions: dict[int, int] = {}
         self.interactions: dict[int, InteractionRecord] = {}
@@ -480,6 +481,10 @@ class FakeDiscord:
         self.channels[channel_id] = channel
         if bot_permissions is not None:
             self.channel_permissions[channel_id] = bot_permissions
+
+    def add_guild(self, guild: dict[str, Any]) -> None:
+        """Make a server known to GET /guilds/{id}, as a bot may fetch one it has no cache of."""
+        self.guilds[int(guild["id"])] = guild
 
     def host_attachment(
         self, data: bytes, filename: str, content_type: str | None = None
@@ -611,6 +616,7 @@ class FakeDiscord:
             ("GET", webhook_message, self._get_webhook_message, False),
             ("PATCH", webhook_message, self._edit_webhook_message, False),
             ("DELETE", webhook_message, self._delete_webhook_message, False),
+            ("GET", "/guilds/{gid}", self._get_guild, True),
             ("GET", "/channels/{cid}", self._get_channel, True),
             ("POST", "/channels/{cid}/messages", self._create_channel_message, True),
             ("GET", message, self._get_channel_message, True),
@@ -1171,6 +1177,12 @@ class FakeDiscord:
         if message is None or message.deleted or message.channel_id != channel_id:
             raise DiscordHTTPError(404, 10008, "Unknown Message")
         return message
+
+    def _get_guild(self, call: _Call) -> _Reply:
+        guild = self.guilds.get(int(call.params["gid"]))
+        if guild is None:
+            raise DiscordHTTPError(404, 10004, "Unknown Guild")
+        return 200, guild
 
     def _get_channel(self, call: _Call) -> _Reply:
         return 200, self.channels[self._channel(call)]
