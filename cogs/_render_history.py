@@ -10,18 +10,21 @@ from discord import app_commands
 
 from bot.core.history import GalleryPage
 from bot.core.models import GalleryEntry, Job, MessageRef, PromptChoice
+from cogs._i18n import N_, _
 from cogs._render import EMBED_COLOUR, trimmed
 
 CHOICE_NAME_LENGTH = 100  # Discord's limit for a choice's name
 PROMPT_IN_GALLERY = 80
 
-FAVOURITE_ADDED = "⭐ Added to your favourites: its prompt now comes first as you type /imagine."
-FAVOURITE_REMOVED = "Removed from your favourites."
-RESULT_UNREACHABLE = "I can't read the channel that image is in any more, so I can't show it."
-RESULT_NOT_YOURS_TO_SEE = "That image is in a channel you can't see."
-NOT_IN_SERVER = "That works only in a server I am in."
-NO_IMAGE_TO_SHOW = "That image's message no longer holds the image."
-PREVIOUS_PAGE, NEXT_PAGE = "◀ Previous", "Next ▶"
+FAVOURITE_ADDED = N_(
+    "⭐ Added to your favourites: its prompt now comes first as you type /imagine."
+)
+FAVOURITE_REMOVED = N_("Removed from your favourites.")
+RESULT_UNREACHABLE = N_("I can't read the channel that image is in any more, so I can't show it.")
+RESULT_NOT_YOURS_TO_SEE = N_("That image is in a channel you can't see.")
+NOT_IN_SERVER = N_("That works only in a server I am in.")
+NO_IMAGE_TO_SHOW = N_("That image's message no longer holds the image.")
+PREVIOUS_PAGE, NEXT_PAGE = N_("◀ Previous"), N_("Next ▶")
 
 
 def prompt_choice(choice: PromptChoice) -> app_commands.Choice[str]:
@@ -46,16 +49,16 @@ def _gallery_line(guild_id: int, entry: GalleryEntry, *, with_author: bool) -> s
 
 def gallery_embed(guild_id: int, page: GalleryPage, *, server: bool) -> discord.Embed:
     """One page of results, each linking to its message; the job number is what /show takes."""
-    title = "Images in this server" if server else "Your images"
+    title = _("Images in this server") if server else _("Your images")
     if page.entries:
         lines = [_gallery_line(guild_id, entry, with_author=server) for entry in page.entries]
         description = "\n".join(lines)
     elif page.page == 0:
-        description = "No images yet. Make one with /imagine."
+        description = _("No images yet. Make one with /imagine.")
     else:
-        description = "No more images."
+        description = _("No more images.")
     embed = discord.Embed(title=title, description=description, colour=EMBED_COLOUR)
-    embed.set_footer(text=f"Page {page.page + 1} · /show job:<number> posts one again")
+    embed.set_footer(text=_("Page {page} · /show job:<number> posts one again", page=page.page + 1))
     return embed
 
 
@@ -63,4 +66,9 @@ def shown_again_line(job: Job, viewer: discord.abc.User, guild_id: int) -> str:
     """Above a result posted again: who asked for it again, and where it first was."""
     assert job.result_message is not None
     original = jump_url(guild_id, job.result_message)
-    return f"🔁 Job {job.id}, shown again by {viewer.mention} ([first posted here]({original}))."
+    return _(
+        "🔁 Job {id}, shown again by {viewer} ([first posted here]({url})).",
+        id=job.id,
+        viewer=viewer.mention,
+        url=original,
+    )

@@ -19,6 +19,7 @@ from bot.discord_bot import ImagineBot
 from cogs._delivery.permissions import requester_for, spoiler_policy_for
 from cogs._delivery.replies import ImageFile
 from cogs._delivery.result_files import SPOILER_PREFIX, job_attachment
+from cogs._i18n import N_, NC_, _
 from cogs._render_history import (
     NEXT_PAGE,
     NO_IMAGE_TO_SHOW,
@@ -117,11 +118,18 @@ class Gallery(commands.Cog, name=GALLERY_COG):
         if event.guild_id is not None:
             await self.bot.services.history.messages_deleted(event.message_ids)
 
-    @app_commands.command(name="gallery")
+    @app_commands.command(
+        name=NC_("command", "gallery"),
+        description=N_(
+            "Your recent images, ten a page, each linking to its message (only you see this)."
+        ),
+    )
     @app_commands.guild_only()
-    @app_commands.describe(server="Everyone's images in the channels you can see, not only yours")
+    @app_commands.rename(server=NC_("option", "server"))
+    @app_commands.describe(
+        server=N_("Everyone's images in the channels you can see, not only yours")
+    )
     async def gallery(self, interaction: discord.Interaction, server: bool = False) -> None:
-        """Your recent images, ten a page, each linking to its message (only you see this)."""
         embed, view = await self._page(interaction, server=server, page=0)
         await interaction.response.send_message(
             embed=embed, view=view or discord.utils.MISSING, ephemeral=True
@@ -146,19 +154,26 @@ class Gallery(commands.Cog, name=GALLERY_COG):
             return embed, None
         view = discord.ui.View(timeout=None)
         previous = GalleryButton(
-            server, max(found.page - 1, 0), label=PREVIOUS_PAGE, disabled=not found.has_previous
+            server, max(found.page - 1, 0), label=_(PREVIOUS_PAGE), disabled=not found.has_previous
         )
         following = GalleryButton(
-            server, found.page + 1, label=NEXT_PAGE, disabled=not found.has_next
+            server, found.page + 1, label=_(NEXT_PAGE), disabled=not found.has_next
         )
         view.add_item(previous).add_item(following)
         return embed, view
 
-    @app_commands.command(name="show")
+    @app_commands.command(
+        name=NC_("command", "show"),
+        description=N_(
+            "Post one of this server's images again, with its buttons. Nothing is spent."
+        ),
+    )
     @app_commands.guild_only()
-    @app_commands.describe(job="The image's job number, as /gallery and the result's footer show")
+    @app_commands.rename(job=NC_("option", "job"))
+    @app_commands.describe(
+        job=N_("The image's job number, as /gallery and the result's footer show")
+    )
     async def show(self, interaction: discord.Interaction, job: Range[int, 1, MAX_JOB_ID]) -> None:
-        """Post one of this server's images again, with its buttons. Nothing is spent."""
         member = _member(interaction)
         found = await self.bot.services.history.showable(member.guild.id, job)
         spoiler = await self._may_post_here(interaction, found)

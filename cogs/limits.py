@@ -76,6 +76,9 @@ class LimitsCog(commands.Cog, name="Limits"):
         guild_monthly_budget_cents=NC_("option", "guild_monthly_budget_cents"),
         timezone=NC_("option", "timezone"),
         spoilers=NC_("option", "spoilers"),
+        max_images_per_request=NC_("option", "max_images_per_request"),
+        confirm_above_cents=NC_("option", "confirm_above_cents"),
+        personal_suffixes=NC_("option", "personal_suffixes"),
     )
     @app_commands.describe(
         user_daily_images=N_("Images one member may make per day (0 for no limit)"),

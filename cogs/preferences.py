@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.core.composition import MAX_OPTION_SET_NAME, MAX_OPTION_SET_VALUE, MAX_SUFFIX
 from bot.core.preferences import MAX_COUNT
 from bot.discord_bot import ImagineBot
+from cogs._i18n import N_, NC_, _
 from cogs._render import FORMAT_CHOICES, SIZE_CHOICES
 from cogs._render_styles import (
     CLEARED,
@@ -27,11 +28,13 @@ from cogs._render_styles import (
 
 class PreferencesCog(commands.Cog, name="Preferences"):
     prefer = app_commands.Group(
-        name="prefer", description="Your own defaults for /imagine in this server", guild_only=True
+        name=NC_("command", "prefer"),
+        description=N_("Your own defaults for /imagine in this server"),
+        guild_only=True,
     )
     option = app_commands.Group(
-        name="option",
-        description="Option sets: --name in a prompt for words and flags",
+        name=NC_("command", "option"),
+        description=N_("Option sets: --name in a prompt for words and flags"),
         parent=prefer,
     )
 
@@ -52,17 +55,26 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @prefer.command(name="show")
+    @prefer.command(
+        name=NC_("command", "show"),
+        description=N_("Your defaults, suffix and option sets in this server."),
+    )
     async def show(self, interaction: discord.Interaction) -> None:
-        """Your defaults, suffix and option sets in this server."""
         await self._show(interaction)
 
-    @prefer.command(name="set")
-    @app_commands.rename(output_format="format")
+    @prefer.command(
+        name=NC_("command", "set"),
+        description=N_("Change your defaults; those you leave out stay as they are."),
+    )
+    @app_commands.rename(
+        size=NC_("option", "size"),
+        output_format=NC_("option", "format"),
+        count=NC_("option", "count"),
+    )
     @app_commands.describe(
-        size="The size your images get unless you pick one",
-        output_format="The file type your images get unless you pick one",
-        count="How many images a prompt makes unless you say",
+        size=N_("The size your images get unless you pick one"),
+        output_format=N_("The file type your images get unless you pick one"),
+        count=N_("How many images a prompt makes unless you say"),
     )
     @app_commands.choices(size=SIZE_CHOICES, output_format=FORMAT_CHOICES)
     async def set_defaults(
@@ -72,34 +84,42 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         output_format: str | None = None,
         count: Range[int, 1, MAX_COUNT] | None = None,
     ) -> None:
-        """Change your defaults; those you leave out stay as they are."""
         guild_id, user_id = self._member(interaction)
         await self.bot.services.preferences.set_defaults(
             guild_id, user_id, size=size, output_format=output_format, count=count
         )
-        await self._show(interaction, SAVED)
+        await self._show(interaction, _(SAVED))
 
-    @prefer.command(name="suffix")
-    @app_commands.describe(text="Words added to the end of every prompt; leave empty to remove")
+    @prefer.command(
+        name=NC_("command", "suffix"),
+        description=N_("Words added to the end of each of your prompts in this server."),
+    )
+    @app_commands.rename(text=NC_("option", "text"))
+    @app_commands.describe(text=N_("Words added to the end of every prompt; leave empty to remove"))
     async def suffix(
         self, interaction: discord.Interaction, text: Range[str, 1, MAX_SUFFIX] | None = None
     ) -> None:
-        """Words added to the end of each of your prompts in this server."""
         guild_id, user_id = self._member(interaction)
         saved = await self.bot.services.preferences.set_suffix(guild_id, user_id, text)
-        await self._show(interaction, SUFFIX_SAVED if saved else SUFFIX_REMOVED)
+        await self._show(interaction, _(SUFFIX_SAVED if saved else SUFFIX_REMOVED))
 
-    @prefer.command(name="clear")
+    @prefer.command(
+        name=NC_("command", "clear"),
+        description=N_("Forget all your preferences and option sets in this server."),
+    )
     async def clear(self, interaction: discord.Interaction) -> None:
-        """Forget all your preferences and option sets in this server."""
         guild_id, user_id = self._member(interaction)
         cleared = await self.bot.services.preferences.clear(guild_id, user_id)
-        await self._show(interaction, CLEARED if cleared else NOTHING_TO_CLEAR)
+        await self._show(interaction, _(CLEARED if cleared else NOTHING_TO_CLEAR))
 
-    @option.command(name="set")
+    @option.command(
+        name=NC_("command", "set"),
+        description=N_("Add an option set, or change the one of that name."),
+    )
+    @app_commands.rename(name=NC_("option", "name"), value=NC_("option", "value"))
     @app_commands.describe(
-        name="Letters only; type --name in a prompt to use it",
-        value="What it stands for, e.g. --ar 16:9 cinematic lighting",
+        name=N_("Letters only; type --name in a prompt to use it"),
+        value=N_("What it stands for, e.g. --ar 16:9 cinematic lighting"),
     )
     async def set_option(
         self,
@@ -107,25 +127,25 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         name: Range[str, 1, MAX_OPTION_SET_NAME + 2],
         value: Range[str, 1, MAX_OPTION_SET_VALUE],
     ) -> None:
-        """Add an option set, or change the one of that name."""
         guild_id, user_id = self._member(interaction)
         saved = await self.bot.services.preferences.set_option_set(guild_id, user_id, name, value)
         await interaction.response.send_message(option_set_saved_line(*saved), ephemeral=True)
 
-    @option.command(name="list")
+    @option.command(name=NC_("command", "list"), description=N_("Your option sets in this server."))
     async def list_options(self, interaction: discord.Interaction) -> None:
-        """Your option sets in this server."""
         guild_id, user_id = self._member(interaction)
         preferences = await self.bot.services.preferences.of(guild_id, user_id)
         text = option_sets_text(preferences.option_sets)
         await interaction.response.send_message(text, ephemeral=True)
 
-    @option.command(name="delete")
-    @app_commands.describe(name="The option set to delete")
+    @option.command(
+        name=NC_("command", "delete"), description=N_("Delete one of your option sets.")
+    )
+    @app_commands.rename(name=NC_("option", "name"))
+    @app_commands.describe(name=N_("The option set to delete"))
     async def delete_option(
         self, interaction: discord.Interaction, name: Range[str, 1, MAX_OPTION_SET_NAME + 2]
     ) -> None:
-        """Delete one of your option sets."""
         guild_id, user_id = self._member(interaction)
         deleted = await self.bot.services.preferences.delete_option_set(guild_id, user_id, name)
         await interaction.response.send_message(option_set_deleted_line(deleted), ephemeral=True)

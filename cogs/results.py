@@ -16,7 +16,7 @@ from cogs._delivery.flow import launch
 from cogs._delivery.permissions import requester_for
 from cogs._delivery.result_files import job_attachment
 from cogs._errors import report_error
-from cogs._i18n import N_
+from cogs._i18n import N_, _
 from cogs._render import (
     ALREADY_LARGEST,
     NO_IMAGE_LEFT,
@@ -142,7 +142,7 @@ class Results(commands.Cog, name=RESULTS_COG):
     async def favourite(self, interaction: discord.Interaction, job: Job) -> None:
         """Add the job to the clicker's favourites, or take it out again; say which, privately."""
         added = await self.bot.services.history.toggle_favourite(interaction.user.id, job.id)
-        text = FAVOURITE_ADDED if added else FAVOURITE_REMOVED
+        text = _(FAVOURITE_ADDED if added else FAVOURITE_REMOVED)
         await interaction.response.send_message(text, ephemeral=True)
 
     @staticmethod

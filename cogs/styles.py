@@ -12,7 +12,8 @@ from bot.core.composition import MAX_STYLE_NAME, MAX_TEMPLATE
 from bot.core.models import Style
 from bot.discord_bot import ImagineBot
 from cogs._errors import report_error
-from cogs._render import SIZE_CHOICES
+from cogs._i18n import N_, NC_, _
+from cogs._render import SIZE_CHOICES, trimmed
 from cogs._render_styles import (
     NO_DEFAULT_SIZE,
     STYLE_SIZE_CHOICES,
@@ -32,19 +33,20 @@ def require_manage_server(interaction: discord.Interaction) -> None:
 
 
 class StyleModal(discord.ui.Modal):
-    template: discord.ui.TextInput[StyleModal] = discord.ui.TextInput(
-        label="Template: {prompt} is where the prompt goes",
-        custom_id="template",
-        style=discord.TextStyle.paragraph,
-        placeholder=TEMPLATE_PLACEHOLDER,
-        max_length=MAX_TEMPLATE,
-    )
-
     def __init__(
         self, cog: StylesCog, name: str, default_size: str | None, existing: Style | None
     ) -> None:
         """A new style `name`, or (with `existing`) that style prefilled for editing."""
-        super().__init__(title=f"Edit style {name}" if existing else f"New style {name}")
+        title = _("Edit style {name}", name=name) if existing else _("New style {name}", name=name)
+        super().__init__(title=trimmed(title, 45))
+        self.template: discord.ui.TextInput[StyleModal] = discord.ui.TextInput(
+            label=_("Template: {prompt} is where the prompt goes"),
+            custom_id="template",
+            style=discord.TextStyle.paragraph,
+            placeholder=_(TEMPLATE_PLACEHOLDER),
+            max_length=MAX_TEMPLATE,
+        )
+        self.add_item(self.template)
         self._cog = cog
         self._name = name
         self._default_size = default_size
@@ -65,8 +67,8 @@ class StyleModal(discord.ui.Modal):
 
 class StylesCog(commands.Cog, name="Styles"):
     style = app_commands.Group(
-        name="style",
-        description="The server's styles for /imagine (Manage Server)",
+        name=NC_("command", "style"),
+        description=N_("The server's styles for /imagine (Manage Server)"),
         guild_only=True,
         default_permissions=MANAGE_SERVER,
     )
@@ -82,9 +84,14 @@ class StylesCog(commands.Cog, name="Styles"):
         assert interaction.guild_id is not None, "the group is guild-only"
         return interaction.guild_id
 
-    @style.command(name="add")
+    @style.command(
+        name=NC_("command", "add"),
+        description=N_("Add a style: a form asks for its template, with {prompt} for the words."),
+    )
+    @app_commands.rename(name=NC_("option", "name"), size=NC_("option", "size"))
     @app_commands.describe(
-        name="A short name members pick it by", size="The size it makes unless one is picked"
+        name=N_("A short name members pick it by"),
+        size=N_("The size it makes unless one is picked"),
     )
     @app_commands.choices(size=SIZE_CHOICES)
     async def add(
@@ -93,13 +100,18 @@ class StylesCog(commands.Cog, name="Styles"):
         name: Range[str, 1, MAX_STYLE_NAME],
         size: str | None = None,
     ) -> None:
-        """Add a style: a form asks for its template, with {prompt} for the member's words."""
         styles = self.bot.services.styles
         cleaned = await styles.check_new_name(self._guild_id(interaction), name)
         await interaction.response.send_modal(StyleModal(self, cleaned, size, None))
 
-    @style.command(name="edit")
-    @app_commands.describe(name="The style to change", size="Its default size (kept if left out)")
+    @style.command(
+        name=NC_("command", "edit"),
+        description=N_("Change a style's template (in a prefilled form) or its default size."),
+    )
+    @app_commands.rename(name=NC_("option", "name"), size=NC_("option", "size"))
+    @app_commands.describe(
+        name=N_("The style to change"), size=N_("Its default size (kept if left out)")
+    )
     @app_commands.choices(size=STYLE_SIZE_CHOICES)
     async def edit(
         self,
@@ -107,7 +119,6 @@ class StylesCog(commands.Cog, name="Styles"):
         name: Range[str, 1, MAX_STYLE_NAME],
         size: str | None = None,
     ) -> None:
-        """Change a style's template (in a prefilled form) or its default size."""
         existing = await self.bot.services.styles.named(self._guild_id(interaction), name)
         default_size = existing.default_size if size is None else size
         default_size = None if default_size == NO_DEFAULT_SIZE else default_size
@@ -129,35 +140,45 @@ class StylesCog(commands.Cog, name="Styles"):
             style = await styles.edit(guild_id, name, template, default_size)
         else:
             style = await styles.add(guild_id, name, template, default_size)
-        line = style_saved_line(style, "saved" if editing else "added")
+        line = style_saved_line(style, editing=editing)
         await interaction.response.send_message(line, ephemeral=True)
 
-    @style.command(name="delete")
-    @app_commands.describe(name="The style to delete")
+    @style.command(
+        name=NC_("command", "delete"),
+        description=N_("Delete a style; channels that used it by default use none."),
+    )
+    @app_commands.rename(name=NC_("option", "name"))
+    @app_commands.describe(name=N_("The style to delete"))
     async def delete(
         self, interaction: discord.Interaction, name: Range[str, 1, MAX_STYLE_NAME]
     ) -> None:
-        """Delete a style; channels that used it by default use none."""
         style = await self.bot.services.styles.delete(self._guild_id(interaction), name)
         await interaction.response.send_message(style_deleted_line(style), ephemeral=True)
 
-    @style.command(name="list")
+    @style.command(
+        name=NC_("command", "list"),
+        description=N_("Every style, its template, default size and the channels that use it."),
+    )
     async def list_styles(self, interaction: discord.Interaction) -> None:
-        """Every style, its template, default size and the channels that use it."""
         guild_id = self._guild_id(interaction)
         styles = self.bot.services.styles
         embed = styles_embed(await styles.all(guild_id), await styles.channel_defaults(guild_id))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @style.command(name="channel")
-    @app_commands.describe(channel="The channel", style="Its default style; leave empty for none")
+    @style.command(
+        name=NC_("command", "channel"),
+        description=N_("The style /imagine uses in a channel when a member picks none."),
+    )
+    @app_commands.rename(channel=NC_("option", "channel"), style=NC_("option", "style"))
+    @app_commands.describe(
+        channel=N_("The channel"), style=N_("Its default style; leave empty for none")
+    )
     async def channel(
         self,
         interaction: discord.Interaction,
         channel: discord.TextChannel,
         style: Range[str, 1, MAX_STYLE_NAME] | None = None,
     ) -> None:
-        """The style /imagine uses in a channel when a member picks none."""
         chosen = await self.bot.services.styles.set_channel_default(
             self._guild_id(interaction), channel.id, style
         )

@@ -17,6 +17,7 @@ from bot.core.models import MemberPreferences, Style
 from bot.core.prompt_flags import RESERVED_FLAG_NAMES, has_flags, parse_prompt_flags
 from bot.core.refusals import Refused
 from bot.core.requests import FORMATS, MAX_PROMPT_LENGTH, SIZES, OutputFormat, Size
+from bot.core.texts import N_
 
 PROMPT_SLOT = "{prompt}"
 MAX_STYLE_NAME = 32
@@ -69,15 +70,12 @@ def compose(
     empty prompt, or a style or suffix that makes the prompt too long."""
     flags = parse_prompt_flags(expand_option_sets(asked.prompt, preferences.option_sets))
     if not flags.prompt:
-        raise Refused("The prompt is empty: describe the image you want.")
+        raise Refused(N_("The prompt is empty: describe the image you want."))
     suffix = preferences.suffix if asked.fresh else None
     text = f"{flags.prompt} {suffix}" if suffix and suffix_allowed else flags.prompt
     final = apply_template(style.template, text) if style else text
     if len(final) > MAX_PROMPT_LENGTH >= len(flags.prompt):
-        raise Refused(
-            f"With {_additions(style, text != flags.prompt)} the prompt comes to {len(final)}"
-            f" characters, over the {MAX_PROMPT_LENGTH} the image service takes: shorten it."
-        )
+        raise _too_long(style, text != flags.prompt, len(final))
     seed = asked.seed if asked.seed != -1 else flags.seed
     overridden = tuple(
         name
@@ -127,9 +125,11 @@ def style_name(name: str) -> str:
     """A valid style name: letters, digits, spaces, - and _, up to 32 characters."""
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > MAX_STYLE_NAME or cleaned.casefold() == NO_STYLE:
-        raise Refused(f"A style name takes 1 to {MAX_STYLE_NAME} characters, and not “none”.")
+        raise Refused(
+            N_("A style name takes 1 to {limit} characters, and not “none”."), limit=MAX_STYLE_NAME
+        )
     if not all(char.isalnum() or char in " -_" for char in cleaned):
-        raise Refused("A style name takes letters, digits, spaces, - and _ only.")
+        raise Refused(N_("A style name takes letters, digits, spaces, - and _ only."))
     return cleaned
 
 
@@ -137,11 +137,14 @@ def template(text: str) -> str:
     """A valid template: with a {prompt} slot, no flags, and room left for the prompt."""
     cleaned = text.strip()
     if PROMPT_SLOT not in cleaned:
-        raise Refused("A style needs {prompt} where the member's words go, e.g. {prompt}, oil.")
+        raise Refused(
+            N_("A style needs {slot} where the member's words go, e.g. {slot}, oil."),
+            slot=PROMPT_SLOT,
+        )
     if len(cleaned) > MAX_TEMPLATE:
-        raise Refused(f"A style takes up to {MAX_TEMPLATE} characters.")
+        raise Refused(N_("A style takes up to {limit} characters."), limit=MAX_TEMPLATE)
     if has_flags(cleaned):
-        raise Refused("A style can't hold flags such as --ar: give it a default size instead.")
+        raise Refused(N_("A style can't hold flags such as --ar: give it a default size instead."))
     return cleaned
 
 
@@ -153,9 +156,12 @@ def option_set_name(name: str) -> str:
     """A valid option set name: letters only, not one of the real flags."""
     cleaned = name.strip().removeprefix("--").lower()
     if not cleaned.isascii() or not cleaned.isalpha() or len(cleaned) > MAX_OPTION_SET_NAME:
-        raise Refused(f"An option set's name is 1 to {MAX_OPTION_SET_NAME} letters, e.g. mine.")
+        raise Refused(
+            N_("An option set's name is 1 to {limit} letters, e.g. mine."),
+            limit=MAX_OPTION_SET_NAME,
+        )
     if cleaned in RESERVED_FLAG_NAMES:
-        raise Refused(f"--{cleaned} is already a flag: pick another name.")
+        raise Refused(N_("--{name} is already a flag: pick another name."), name=cleaned)
     return cleaned
 
 
@@ -163,7 +169,9 @@ def option_set_value(value: str) -> str:
     """A valid option set text: flags it holds must be ones the bot honours."""
     cleaned = " ".join(value.split())
     if not cleaned or len(cleaned) > MAX_OPTION_SET_VALUE:
-        raise Refused(f"An option set holds 1 to {MAX_OPTION_SET_VALUE} characters.")
+        raise Refused(
+            N_("An option set holds 1 to {limit} characters."), limit=MAX_OPTION_SET_VALUE
+        )
     parse_prompt_flags(cleaned)  # refuses a flag that could never be honoured, now
     return cleaned
 
@@ -172,9 +180,11 @@ def suffix(text: str) -> str:
     """A valid personal suffix: words only (flags belong in an option set)."""
     cleaned = " ".join(text.split())
     if len(cleaned) > MAX_SUFFIX:
-        raise Refused(f"A suffix takes up to {MAX_SUFFIX} characters.")
+        raise Refused(N_("A suffix takes up to {limit} characters."), limit=MAX_SUFFIX)
     if has_flags(cleaned):
-        raise Refused("A suffix can't hold flags: put them in an option set (/prefer option set).")
+        raise Refused(
+            N_("A suffix can't hold flags: put them in an option set (/prefer option set).")
+        )
     return cleaned
 
 
@@ -183,11 +193,27 @@ def clean_text(text: str, limit: int) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _additions(style: Style | None, with_suffix: bool) -> str:
-    parts = [f"the style “{style.name}”"] if style else []
-    if with_suffix:
-        parts.append("your suffix")
-    return " and ".join(parts)
+def _too_long(style: Style | None, with_suffix: bool, length: int) -> Refused:
+    """The prompt grew past the service's limit because of the style, the suffix, or both."""
+    params: dict[str, object] = {"length": length, "limit": MAX_PROMPT_LENGTH}
+    if style is not None and with_suffix:
+        template = N_(
+            "With the style “{style}” and your suffix the prompt comes to {length} characters,"
+            " over the {limit} the image service takes: shorten it."
+        )
+    elif style is not None:
+        template = N_(
+            "With the style “{style}” the prompt comes to {length} characters, over the {limit}"
+            " the image service takes: shorten it."
+        )
+    else:
+        template = N_(
+            "With your suffix the prompt comes to {length} characters, over the {limit} the"
+            " image service takes: shorten it."
+        )
+    if style is not None:
+        params["style"] = style.name
+    return Refused(template, **params)
 
 
 def _size(*choices: str | None) -> Size | None:

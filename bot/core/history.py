@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.core.models import GalleryEntry, Job, JobState, PromptChoice
 from bot.core.ports import HistoryStore, JobLedger
 from bot.core.refusals import Refused
+from bot.core.texts import N_
 
 # Discord allows 25 choices per option, and 100 characters per choice's name and value. A
 # longer prompt cannot be a choice's value whole, and a cut one would make a different image,
@@ -19,8 +20,8 @@ LONGEST_OFFERED_PROMPT = 100
 RECENT_JOBS_SEARCHED = 500
 GALLERY_PAGE_SIZE = 10
 
-NOT_SHOWABLE = "There is no finished image with that job number in this server."
-NOT_POSTED = "That image's message was deleted, so there is nothing left to show."
+NOT_SHOWABLE = N_("There is no finished image with that job number in this server.")
+NOT_POSTED = N_("That image's message was deleted, so there is nothing left to show.")
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from bot.core.models import NO_PREFERENCES, MemberPreferences
 from bot.core.ports import PreferenceStore
 from bot.core.refusals import Refused
 from bot.core.requests import FORMATS
+from bot.core.texts import N_
 
 MAX_OPTION_SETS = 25
 MAX_COUNT = 4
+NOT_A_SIZE = N_("That is not one of the sizes /imagine offers.")
 
 
 class PreferenceBook:
@@ -34,18 +36,18 @@ class PreferenceBook:
     ) -> MemberPreferences:
         """Change the defaults given; those left out stay as they are."""
         if count is not None and not 1 <= count <= MAX_COUNT:
-            raise Refused(f"Count goes from 1 to {MAX_COUNT}.")
+            raise Refused(N_("Count goes from 1 to {limit}."), limit=MAX_COUNT)
         if size is not None and composition.default_size(size) is None:
-            raise Refused("That is not one of the sizes /imagine offers.")
+            raise Refused(NOT_A_SIZE)
         if output_format is not None and output_format not in FORMATS:
-            raise Refused("The format is one of jpeg, png and webp.")
+            raise Refused(N_("The format is one of jpeg, png and webp."))
         changes = {
             name: value
             for name, value in (("size", size), ("output_format", output_format), ("count", count))
             if value is not None
         }
         if not changes:
-            raise Refused("Give a size, a format or a count.")
+            raise Refused(N_("Give a size, a format or a count."))
         await self._store.update_preferences(guild_id, user_id, changes)
         return await self.of(guild_id, user_id)
 
@@ -63,14 +65,18 @@ class PreferenceBook:
         cleaned_value = composition.option_set_value(value)
         existing = (await self.of(guild_id, user_id)).option_sets
         if cleaned_name not in existing and len(existing) >= MAX_OPTION_SETS:
-            raise Refused(f"You can keep {MAX_OPTION_SETS} option sets: delete one first.")
+            raise Refused(
+                N_("You can keep {limit} option sets: delete one first."), limit=MAX_OPTION_SETS
+            )
         await self._store.set_option_set(guild_id, user_id, cleaned_name, cleaned_value)
         return cleaned_name, cleaned_value
 
     async def delete_option_set(self, guild_id: int, user_id: int, name: str) -> str:
         cleaned = name.strip().removeprefix("--").lower()
         if not await self._store.delete_option_set(guild_id, user_id, cleaned):
-            raise Refused(f"You have no option set --{composition.clean_text(cleaned, 20)}.")
+            raise Refused(
+                N_("You have no option set --{name}."), name=composition.clean_text(cleaned, 20)
+            )
         return cleaned
 
     async def clear(self, guild_id: int, user_id: int) -> bool:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from bot.core import composition
 from bot.core.models import Style, style_key
 from bot.core.ports import StyleStore
+from bot.core.preferences import NOT_A_SIZE
 from bot.core.refusals import Refused
+from bot.core.texts import N_
 
 MAX_STYLES = 100  # per server: more than anyone can pick from a list of 25
 MAX_CHOICES = 25  # what Discord shows of an autocomplete
+ALREADY_A_STYLE = N_("There is already a style “{name}”: use /style edit.")
 
 
 class StyleBook:
@@ -22,7 +25,9 @@ class StyleBook:
     async def named(self, guild_id: int, name: str) -> Style:
         style = await self._store.get_style(guild_id, name)
         if style is None:
-            raise Refused(f"This server has no style “{composition.clean_text(name, 40)}”.")
+            raise Refused(
+                N_("This server has no style “{name}”."), name=composition.clean_text(name, 40)
+            )
         return style
 
     async def matching(self, guild_id: int, typed: str) -> list[Style]:
@@ -37,16 +42,18 @@ class StyleBook:
         cleaned = composition.style_name(name)
         styles = await self.all(guild_id)
         if any(style.key == style_key(cleaned) for style in styles):
-            raise Refused(f"There is already a style “{cleaned}”: use /style edit.")
+            raise Refused(ALREADY_A_STYLE, name=cleaned)
         if len(styles) >= MAX_STYLES:
-            raise Refused(f"A server can keep {MAX_STYLES} styles: delete one first.")
+            raise Refused(
+                N_("A server can keep {limit} styles: delete one first."), limit=MAX_STYLES
+            )
         return cleaned
 
     async def add(self, guild_id: int, name: str, template: str, default_size: str | None) -> Style:
         cleaned = await self.check_new_name(guild_id, name)
         style = _style(guild_id, cleaned, template, default_size)
         if not await self._store.create_style(style):
-            raise Refused(f"There is already a style “{cleaned}”: use /style edit.")
+            raise Refused(ALREADY_A_STYLE, name=cleaned)
         return style
 
     async def edit(
@@ -55,7 +62,7 @@ class StyleBook:
         existing = await self.named(guild_id, name)
         style = _style(guild_id, existing.name, template, default_size)
         if not await self._store.update_style(style):
-            raise Refused(f"The style “{existing.name}” was deleted meanwhile.")
+            raise Refused(N_("The style “{name}” was deleted meanwhile."), name=existing.name)
         return style
 
     async def delete(self, guild_id: int, name: str) -> Style:
@@ -81,7 +88,7 @@ class StyleBook:
         direct messages, or when the member asked for "none"."""
         if guild_id is None:
             if asked and style_key(asked) != composition.NO_STYLE:
-                raise Refused("Styles belong to servers: there are none in direct messages.")
+                raise Refused(N_("Styles belong to servers: there are none in direct messages."))
             return None
         if asked:
             return (
@@ -95,5 +102,5 @@ class StyleBook:
 def _style(guild_id: int, name: str, template: str, default_size: str | None) -> Style:
     size = composition.default_size(default_size)
     if default_size and size is None:
-        raise Refused("That is not one of the sizes /imagine offers.")
+        raise Refused(NOT_A_SIZE)
     return Style(guild_id, name, composition.template(template), size)

@@ -10,8 +10,10 @@ from typing import Any
 import discord
 
 from cogs._errors import report_error
+from cogs._i18n import N_, _
 from cogs._render import PREVIEW_CANCELLED, PREVIEW_CONFIRMED, PREVIEW_EXPIRED
 
+CONFIRM, CANCEL = N_("Confirm"), N_("Cancel")
 PREVIEW_SECONDS = 300.0  # a private preview no one answered lapses; nothing was reserved
 
 Confirmed = Callable[[discord.Interaction], Awaitable[None]]
@@ -26,20 +28,22 @@ class CostPreview(discord.ui.View):
         super().__init__(timeout=PREVIEW_SECONDS)
         self._asked = asked
         self._on_confirm = on_confirm
+        self.confirm.label = _(CONFIRM)
+        self.cancel.label = _(CANCEL)
 
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.primary)
-    async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(label=CONFIRM, style=discord.ButtonStyle.primary)
+    async def confirm(self, interaction: discord.Interaction, item: discord.ui.Button[Any]) -> None:
         self.stop()
-        await self._settle_preview(PREVIEW_CONFIRMED)
+        await self._settle_preview(_(PREVIEW_CONFIRMED))
         await self._on_confirm(interaction)
 
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(label=CANCEL, style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, item: discord.ui.Button[Any]) -> None:
         self.stop()
-        await interaction.response.edit_message(content=PREVIEW_CANCELLED, view=None)
+        await interaction.response.edit_message(content=_(PREVIEW_CANCELLED), view=None)
 
     async def on_timeout(self) -> None:
-        await self._settle_preview(PREVIEW_EXPIRED)
+        await self._settle_preview(_(PREVIEW_EXPIRED))
 
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
