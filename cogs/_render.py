@@ -11,7 +11,7 @@ from babel.numbers import format_currency
 from discord import app_commands
 
 from bot.core.charts import ENGLISH_WORDS, ChartWords
-from bot.core.limits import ChannelNotAllowed, LimitReached, Limits
+from bot.core.limits import WOULD_FIT, ChannelNotAllowed, LimitReached, Limits
 from bot.core.models import GuildSettings, Job, JobState, Tally
 from bot.core.polling import Estimate
 from bot.core.quotes import Quote
@@ -79,14 +79,21 @@ PREVIEW_EXPIRED = N_("This preview lapsed: nothing was spent. Ask again when you
 
 def cost_preview(quote: Quote) -> str:
     """What a request will cost, and what the server's budgets have left, before it is spent."""
-    lines = [
-        _(
-            "💰 {count} image(s) will cost about {total} ({each} each, the service's last price).",
-            count=quote.count,
-            total=money(quote.total_cents),
-            each=money(quote.cents_each),
+    total, each = money(quote.total_cents), money(quote.cents_each)
+    if quote.count == 1:
+        cost = _(
+            "💰 1 image will cost about {total} ({each} each, the service's last price).",
+            total=total,
+            each=each,
         )
-    ]
+    else:
+        cost = _(
+            "💰 {count} images will cost about {total} ({each} each, the service's last price).",
+            count=quote.count,
+            total=total,
+            each=each,
+        )
+    lines = [cost]
     if quote.left_today is not None:
         lines.append(_("This server's budget has {left} left today.", left=money(quote.left_today)))
     if quote.left_this_month is not None:
@@ -190,6 +197,9 @@ def refusal_text(refusal: Refused) -> str:
     """The core's sentence in the member's language, with what only Discord can show: reset
     times, channel links."""
     text = _(refusal.template, **refusal.params)
+    if isinstance(refusal, LimitReached) and refusal.fits is not None:
+        room, count = refusal.fits
+        text += " " + _(WOULD_FIT, room=room, count=count)
     if isinstance(refusal, LimitReached) and refusal.resets_at is not None:
         when = discord.utils.format_dt(refusal.resets_at, "R")
         text += " " + _("It resets {when}.", when=when)
