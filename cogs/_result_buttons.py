@@ -58,9 +58,13 @@ class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=rf"imagine:(?P<action>{_ACTION_PATTERN}):(?P<job_id>[0-9]+)",
 ):
-    def __init__(self, action: str, job_id: int, *, number: int | None = None) -> None:
-        """`number` labels a button that acts on one image of a set (U1, V1, ...)."""
-        label, icon, style, row = ACTIONS.get(action) or PROGRESS_ACTIONS[action]
+    def __init__(
+        self, action: str, job_id: int, *, number: int | None = None, row: int | None = None
+    ) -> None:
+        """`number` labels a button that acts on one image of a set (U1, V1, ...); `row`
+        moves it from its usual row."""
+        label, icon, style, usual_row = ACTIONS.get(action) or PROGRESS_ACTIONS[action]
+        row = usual_row if row is None else row
         emoji: str | None = icon
         label = _(label)
         if number is not None:  # U1, V1: a letter and a number read the same in every language
@@ -117,9 +121,7 @@ def set_view(first_job_id: int, images: list[tuple[int, int]], size: Size) -> di
         for number, job_id in images:
             view.add_item(ResultButton(action, job_id, number=number))
     for action in SET_ACTIONS:
-        button = ResultButton(action, first_job_id)
-        button.item.row = 2
-        view.add_item(button)
+        view.add_item(ResultButton(action, first_job_id, row=2))
     return view
 
 

@@ -56,3 +56,12 @@ async def test_one_image_above_the_threshold_asks_first(tmp_path: Path) -> None:
         await set_limits(world, confirm_above_cents=0)
         direct = await world.settled(await world.imagine(prompt="a lighthouse"))
         assert direct.attachments and await world.database.total_charged_cents() == 10
+
+
+async def test_a_confirmed_set_answers_in_the_members_language(world: World) -> None:
+    """The preview, its Confirm and the set it makes speak the member's language."""
+    record = await world.imagine(prompt="ein Leuchtturm", count=2, locale="de")
+    result = await world.settled(await confirmed(world, record, locale="de"))
+    assert {field["name"] for field in result.embeds[0]["fields"]} >= {"Größe"}
+    preview = world.discord.interaction_original(record.id)
+    assert preview is not None and preview.content.startswith("Bestätigt")

@@ -13,18 +13,20 @@ from tests.test_restart import button_ids, click
 from tests.world import World, bot_world, started_fakes
 
 
-async def confirmed(world: World, record: InteractionRecord) -> InteractionRecord:
+async def confirmed(
+    world: World, record: InteractionRecord, **click_options: Any
+) -> InteractionRecord:
     """Confirm the private cost preview a set is first answered with; the click's own reply
     becomes the set's."""
     await world.discord.wait_for(lambda: record.acknowledged)
     preview = world.discord.interaction_original(record.id)
-    assert preview is not None and preview.ephemeral and "Nothing is spent" in preview.content
-    confirm_id = button_ids(preview)["Confirm"]
+    assert preview is not None and preview.ephemeral and preview.components
+    confirm_id = preview.components[0]["components"][0]["custom_id"]  # Confirm, in any language
     # discord.py starts listening for the preview's buttons once the answer that carried them
     # has returned from Discord; no member can click sooner, so neither does the test.
     views = world.bot._connection._view_store._views
     await world.discord.wait_for(lambda: any((2, confirm_id) in items for items in views.values()))
-    confirming: InteractionRecord = await click(world, preview.id, confirm_id)
+    confirming: InteractionRecord = await click(world, preview.id, confirm_id, **click_options)
     return confirming
 
 

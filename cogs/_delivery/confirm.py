@@ -10,7 +10,7 @@ from typing import Any
 import discord
 
 from cogs._errors import report_error
-from cogs._i18n import N_, _
+from cogs._i18n import N_, _, use_locale
 from cogs._render import PREVIEW_CANCELLED, PREVIEW_CONFIRMED, PREVIEW_EXPIRED
 
 CONFIRM, CANCEL = N_("Confirm"), N_("Cancel")
@@ -33,16 +33,19 @@ class CostPreview(discord.ui.View):
 
     @discord.ui.button(label=CONFIRM, style=discord.ButtonStyle.primary)
     async def confirm(self, interaction: discord.Interaction, item: discord.ui.Button[Any]) -> None:
+        use_locale(interaction.locale)  # a view's callbacks run in a task of their own
         self.stop()
         await self._settle_preview(_(PREVIEW_CONFIRMED))
         await self._on_confirm(interaction)
 
     @discord.ui.button(label=CANCEL, style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, item: discord.ui.Button[Any]) -> None:
+        use_locale(interaction.locale)
         self.stop()
         await interaction.response.edit_message(content=_(PREVIEW_CANCELLED), view=None)
 
     async def on_timeout(self) -> None:
+        use_locale(self._asked.locale)
         await self._settle_preview(_(PREVIEW_EXPIRED))
 
     async def on_error(
