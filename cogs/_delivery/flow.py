@@ -198,14 +198,10 @@ async def _fitted(job: Job, outcome: Outcome, limit: int) -> JobResult | str:
 
 
 async def _fail_all(bot: ImagineBot, jobs: Sequence[Job], reply: Reply, message: str) -> None:
+    """`message` is an English text from the catalogues, shown in the member's language."""
     shown = await reply.finish(failure_line(_(message)))
     for job in jobs:
         await _delivered(bot, job, shown, failure=message)
-
-
-async def deliver_failure(bot: ImagineBot, job: Job, reply: Reply, message: str) -> None:
-    """`message` is an English text from the catalogues, shown in the member's language."""
-    await _fail_all(bot, [job], reply, message)
 
 
 async def _delivered(

@@ -102,7 +102,7 @@ def _migrations() -> list[tuple[int, str]]:
 class PostgresStorage:
     one_process_only = False
 
-    # Serialises the admissions that read the same usage (see reserve_job); its one parameter
+    # Serialises the admissions that read the same usage (see reserve_jobs); its one parameter
     # is the server's lock key.
     ADMISSION_LOCK = "SELECT pg_advisory_xact_lock(%s::bigint)"
 
